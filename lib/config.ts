@@ -1,0 +1,218 @@
+/**
+ * The one module that reads the environment. Everything else receives a frozen, validated `Config`.
+ *
+ * Every variable is parsed by a typed parser; all problems are collected and reported together, each naming
+ * the variable and the value it had, so a bad deployment fails at start-up with one readable message.
+ */
+import path from 'node:path';
+import { projectRoot } from './paths';
+
+export type NodeEnv = 'development' | 'production' | 'test';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFormat = 'pretty' | 'json';
+export type SubgraphName = 'users' | 'orders' | 'inventory';
+
+export const SUBGRAPH_NAMES: readonly SubgraphName[] = ['users', 'orders', 'inventory'];
+
+/** Where a subgraph keeps its data: a file-backed SQLite database, or a PostgreSQL schema. */
+export type DatabaseConfig =
+  | { kind: 'sqlite'; file: string }
+  | { kind: 'postgres'; url: string; schema: string; poolSize: number };
+
+export interface SubgraphServiceConfig {
+  name: SubgraphName;
+  port: number;
+  database: DatabaseConfig;
+}
+
+export interface Config {
+  nodeEnv: NodeEnv;
+  /** True outside production and test: stack traces, plan inspection and the sandbox are on. */
+  development: boolean;
+  host: string;
+  log: { level: LogLevel; format: LogFormat };
+  /** Signs the caller identity that the gateway (or a service) forwards to subgraphs. */
+  serviceSecret: string;
+  seedDemoData: boolean;
+  subgraphs: Record<SubgraphName, SubgraphServiceConfig>;
+  /** Where the orders service reaches inventory directly (for stock reservations). */
+  inventoryUrl: string;
+  gateway: {
+    port: number;
+    supergraphPath: string;
+    /** Overrides of the supergraph's routing URLs, by subgraph name (from SUBGRAPH_URL_<NAME>). */
+    subgraphUrls: Record<string, string>;
+    subgraphTimeoutMs: number;
+    bodyLimitBytes: number;
+    jwt: { secret: string | undefined; jwksUrl: string | undefined; issuer: string | undefined; audience: string | undefined };
+  };
+}
+
+export const DEVELOPMENT_JWT_SECRET = 'development-only-jwt-secret-change-me';
+export const DEVELOPMENT_SERVICE_SECRET = 'development-only-service-secret-change-me';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+class EnvReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  raw(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    this.problems.push(`${name}: expected one of ${allowed.join(', ')}, got '${value}'`);
+    return fallback;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      this.problems.push(`${name}: expected an integer from ${min} to ${max}, got '${value}'`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(value.toLowerCase())) return true;
+    if (['0', 'false', 'no', 'off'].includes(value.toLowerCase())) return false;
+    this.problems.push(`${name}: expected true or false, got '${value}'`);
+    return fallback;
+  }
+
+  url(name: string, protocols: readonly string[]): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) {
+        this.problems.push(`${name}: expected a ${protocols.join(' or ')} URL, got '${redact(value)}'`);
+        return undefined;
+      }
+      return value;
+    } catch {
+      this.problems.push(`${name}: expected a URL, got '${redact(value)}'`);
+      return undefined;
+    }
+  }
+
+  /** Names of variables starting with `prefix`. */
+  withPrefix(prefix: string): string[] {
+    return Object.keys(this.env).filter((key) => key.startsWith(prefix));
+  }
+}
+
+/** Hides the password of a URL so that error messages and logs can name it. */
+export function redact(value: string): string {
+  return value.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
+}
+
+const DEFAULT_PORTS: Record<SubgraphName, number> = { users: 4001, orders: 4002, inventory: 4003 };
+
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const read = new EnvReader(env);
+  const nodeEnv = read.oneOf<NodeEnv>('NODE_ENV', ['development', 'production', 'test'], 'development');
+  const production = nodeEnv === 'production';
+  const dataDir = path.resolve(projectRoot, read.string('DATA_DIR', '.data'));
+  const sharedDatabaseUrl = read.url('DATABASE_URL', ['postgres:', 'postgresql:']);
+  const poolSize = read.integer('DATABASE_POOL_SIZE', 10, 1, 1000);
+  const schemaPrefix = read.string('DATABASE_SCHEMA_PREFIX', '');
+  if (!/^[a-z_][a-z0-9_]*$|^$/.test(schemaPrefix)) {
+    read.problems.push(`DATABASE_SCHEMA_PREFIX: expected lower-case letters, digits and _, got '${schemaPrefix}'`);
+  }
+
+  const subgraphs = {} as Record<SubgraphName, SubgraphServiceConfig>;
+  for (const name of SUBGRAPH_NAMES) {
+    const upper = name.toUpperCase();
+    const url = read.url(`${upper}_DATABASE_URL`, ['postgres:', 'postgresql:']) ?? sharedDatabaseUrl;
+    subgraphs[name] = {
+      name,
+      port: read.integer(`${upper}_PORT`, DEFAULT_PORTS[name], 0, 65535),
+      database: url
+        ? { kind: 'postgres', url, schema: `${schemaPrefix}${name}`, poolSize }
+        : { kind: 'sqlite', file: path.join(dataDir, `${name}.sqlite`) },
+    };
+  }
+
+  const subgraphUrls: Record<string, string> = {};
+  for (const key of read.withPrefix('SUBGRAPH_URL_')) {
+    const url = read.url(key, ['http:', 'https:']);
+    if (url) subgraphUrls[key.slice('SUBGRAPH_URL_'.length).toLowerCase()] = url;
+  }
+
+  const jwtSecret = read.raw('JWT_SECRET');
+  const jwksUrl = read.url('JWT_JWKS_URL', ['http:', 'https:']);
+  const serviceSecret = read.raw('SERVICE_SECRET');
+  if (production) {
+    if (!jwtSecret && !jwksUrl) read.problems.push('JWT_SECRET or JWT_JWKS_URL: one must be set when NODE_ENV=production');
+    if (jwtSecret === DEVELOPMENT_JWT_SECRET) {
+      read.problems.push('JWT_SECRET: the development default is refused when NODE_ENV=production');
+    }
+    if (!serviceSecret || serviceSecret === DEVELOPMENT_SERVICE_SECRET) {
+      read.problems.push('SERVICE_SECRET: must be set to a private value when NODE_ENV=production');
+    }
+  }
+  if (jwtSecret !== undefined && jwtSecret.length < 16) {
+    read.problems.push(`JWT_SECRET: expected at least 16 characters, got ${jwtSecret.length}`);
+  }
+
+  const gatewayPort = read.integer('GATEWAY_PORT', read.integer('PORT', 4000, 0, 65535), 0, 65535);
+  const config: Config = {
+    nodeEnv,
+    development: nodeEnv === 'development',
+    host: read.string('HOST', '127.0.0.1'),
+    log: {
+      level: read.oneOf<LogLevel>('LOG_LEVEL', ['debug', 'info', 'warn', 'error'], 'info'),
+      format: read.oneOf<LogFormat>('LOG_FORMAT', ['pretty', 'json'], production ? 'json' : 'pretty'),
+    },
+    serviceSecret: serviceSecret ?? DEVELOPMENT_SERVICE_SECRET,
+    seedDemoData: read.boolean('SEED_DEMO_DATA', true),
+    subgraphs,
+    inventoryUrl:
+      read.url('INVENTORY_URL', ['http:', 'https:']) ?? `http://127.0.0.1:${subgraphs.inventory.port}/graphql`,
+    gateway: {
+      port: gatewayPort,
+      supergraphPath: path.resolve(projectRoot, read.string('SUPERGRAPH_PATH', 'schema/supergraph.graphql')),
+      subgraphUrls,
+      subgraphTimeoutMs: read.integer('SUBGRAPH_TIMEOUT_MS', 10_000, 1, 600_000),
+      bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1_048_576, 1024, 104_857_600),
+      jwt: {
+        secret: jwtSecret ?? (jwksUrl ? undefined : DEVELOPMENT_JWT_SECRET),
+        jwksUrl,
+        issuer: read.raw('JWT_ISSUER'),
+        audience: read.raw('JWT_AUDIENCE'),
+      },
+    },
+  };
+  if (read.problems.length > 0) throw new ConfigError(read.problems);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
