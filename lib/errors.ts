@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'OUT_OF_STOCK'
   | 'PAYLOAD_TOO_LARGE'
+  | 'SERVICE_UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR';
 
 export function clientError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
@@ -21,7 +22,8 @@ export const badInput = (argumentName: string, message: string): GraphQLError =>
 export const unauthenticated = (message = 'You must be signed in'): GraphQLError =>
   clientError('UNAUTHENTICATED', message, { http: { status: 401 } });
 export const forbidden = (message = 'You may not access this'): GraphQLError => clientError('FORBIDDEN', message);
-export const notFound = (message: string): GraphQLError => clientError('NOT_FOUND', message);
+export const notFound = (message: string, extensions: Record<string, unknown> = {}): GraphQLError =>
+  clientError('NOT_FOUND', message, extensions);
 export const conflict = (message: string, extensions: Record<string, unknown> = {}): GraphQLError =>
   clientError('CONFLICT', message, extensions);
 
@@ -34,6 +36,7 @@ const PUBLIC_CODES = new Set<string>([
   'CONFLICT',
   'OUT_OF_STOCK',
   'PAYLOAD_TOO_LARGE',
+  'SERVICE_UNAVAILABLE',
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
   'PERSISTED_QUERY_NOT_FOUND',

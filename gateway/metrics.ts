@@ -1,0 +1,97 @@
+/**
+ * A small Prometheus registry: counters and histograms with labels, rendered in the text exposition format.
+ * Enough for `/metrics` without a dependency on the request path.
+ */
+type Labels = Record<string, string>;
+
+const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const renderLabels = (labels: Labels, extra = ''): string => {
+  const parts = Object.entries(labels).map(([key, value]) => `${key}="${escapeLabel(value)}"`);
+  if (extra) parts.push(extra);
+  return parts.length > 0 ? `{${parts.join(',')}}` : '';
+};
+const keyOf = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
+
+interface Metric {
+  render(): string;
+}
+
+export class Counter implements Metric {
+  private readonly values = new Map<string, { labels: Labels; value: number }>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+  inc(labels: Labels = {}, by = 1): void {
+    const key = keyOf(labels);
+    const entry = this.values.get(key);
+    if (entry) entry.value += by;
+    else this.values.set(key, { labels, value: by });
+  }
+  get(labels: Labels = {}): number {
+    return this.values.get(keyOf(labels))?.value ?? 0;
+  }
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
+    if (this.values.size === 0) lines.push(`${this.name} 0`);
+    for (const { labels, value } of this.values.values()) lines.push(`${this.name}${renderLabels(labels)} ${value}`);
+    return lines.join('\n');
+  }
+}
+
+export class Histogram implements Metric {
+  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  ) {}
+  observe(value: number, labels: Labels = {}): void {
+    const key = keyOf(labels);
+    let entry = this.series.get(key);
+    if (!entry) {
+      entry = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
+      this.series.set(key, entry);
+    }
+    for (let index = 0; index < this.buckets.length; index++) if (value <= this.buckets[index]!) entry.counts[index]!++;
+    entry.sum += value;
+    entry.count++;
+  }
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
+    for (const { labels, counts, sum, count } of this.series.values()) {
+      this.buckets.forEach((bound, index) =>
+        lines.push(`${this.name}_bucket${renderLabels(labels, `le="${bound}"`)} ${counts[index]}`),
+      );
+      lines.push(`${this.name}_bucket${renderLabels(labels, 'le="+Inf"')} ${count}`);
+      lines.push(`${this.name}_sum${renderLabels(labels)} ${sum}`);
+      lines.push(`${this.name}_count${renderLabels(labels)} ${count}`);
+    }
+    return lines.join('\n');
+  }
+}
+
+export function createGatewayMetrics() {
+  const metrics = {
+    httpRequests: new Counter('gateway_http_requests_total', 'Client HTTP requests, by route and status.'),
+    requestDuration: new Histogram('gateway_request_duration_seconds', 'Client GraphQL request duration in seconds.'),
+    subgraphRequests: new Counter('gateway_subgraph_requests_total', 'HTTP requests sent to subgraphs.'),
+    subgraphErrors: new Counter('gateway_subgraph_errors_total', 'Subgraph requests that failed (network, timeout, non-2xx).'),
+    subgraphDuration: new Histogram('gateway_subgraph_request_duration_seconds', 'Subgraph request duration in seconds.'),
+  };
+  return {
+    ...metrics,
+    render(): string {
+      const process_ = [
+        '# HELP process_resident_memory_bytes Resident memory size in bytes.',
+        '# TYPE process_resident_memory_bytes gauge',
+        `process_resident_memory_bytes ${process.memoryUsage().rss}`,
+        '# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.',
+        '# TYPE process_cpu_seconds_total counter',
+        `process_cpu_seconds_total ${(process.cpuUsage().user + process.cpuUsage().system) / 1e6}`,
+      ];
+      return [...Object.values(metrics).map((metric) => metric.render()), ...process_].join('\n') + '\n';
+    },
+  };
+}
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;

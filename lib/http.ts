@@ -1,0 +1,163 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import type { ErrorCode } from './errors';
+
+/**
+ * A small node:http integration for Apollo Server: no framework between the socket and the GraphQL engine,
+ * so the hot path is one body read, one JSON parse and one write.
+ */
+export type RouteHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void;
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}) {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    ...headers,
+  });
+  res.end(payload);
+}
+
+/** A GraphQL-shaped error response, for failures before the request reaches the GraphQL engine. */
+export function sendGraphQLError(res: http.ServerResponse, status: number, code: ErrorCode, message: string) {
+  sendJson(res, status, { errors: [{ message, extensions: { code } }] });
+}
+
+export async function readBody(req: http.IncomingMessage, limitBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limitBytes) {
+    throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body is larger than ${limitBytes} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limitBytes) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body is larger than ${limitBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+export function toHeaderMap(req: http.IncomingMessage): HeaderMap {
+  const headers = new HeaderMap();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+  }
+  return headers;
+}
+
+/** Parses a POST body as JSON; a malformed body is the client's error (400), never a crash. */
+export async function readGraphQLBody(req: http.IncomingMessage, limitBytes: number): Promise<unknown> {
+  if (req.method !== 'POST') return undefined;
+  const raw = await readBody(req, limitBytes);
+  const type = req.headers['content-type'] ?? '';
+  if (!type.includes('json')) return raw.toString('utf8');
+  if (raw.length === 0) throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty; expected a JSON object');
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'BAD_REQUEST', 'Request body is not valid JSON');
+  }
+}
+
+export async function executeGraphQL<TContext extends BaseContext>(
+  server: ApolloServer<TContext>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: unknown,
+  context: () => Promise<TContext>,
+): Promise<void> {
+  const url = req.url ?? '/';
+  const queryStart = url.indexOf('?');
+  const response = await server.executeHTTPGraphQLRequest({
+    httpGraphQLRequest: {
+      method: (req.method ?? 'GET').toUpperCase(),
+      headers: toHeaderMap(req),
+      search: queryStart === -1 ? '' : url.slice(queryStart),
+      body,
+    },
+    context,
+  });
+  const headers: http.OutgoingHttpHeaders = {};
+  for (const [key, value] of response.headers) headers[key] = value;
+  if (response.body.kind === 'complete') {
+    headers['content-length'] = Buffer.byteLength(response.body.string);
+    res.writeHead(response.status ?? 200, headers);
+    res.end(response.body.string);
+    return;
+  }
+  res.writeHead(response.status ?? 200, headers);
+  for await (const chunk of response.body.asyncIterator) res.write(chunk);
+  res.end();
+}
+
+/** Routes by path; unknown paths get a JSON 404; a handler that throws gets a JSON 500 and a log line. */
+export function createRouter(
+  routes: Record<string, RouteHandler>,
+  onError: (error: unknown, req: http.IncomingMessage) => void,
+): http.RequestListener {
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const queryStart = url.indexOf('?');
+    const pathname = queryStart === -1 ? url : url.slice(0, queryStart);
+    const handler = routes[pathname];
+    if (!handler) {
+      sendGraphQLError(res, 404, 'NOT_FOUND', `No route for ${pathname}`);
+      return;
+    }
+    Promise.resolve()
+      .then(() => handler(req, res))
+      .catch((error: unknown) => {
+        if (error instanceof HttpError) {
+          if (!res.headersSent) sendGraphQLError(res, error.status, error.code, error.message);
+          return;
+        }
+        onError(error, req);
+        if (!res.headersSent) sendGraphQLError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
+        else res.destroy();
+      });
+  };
+}
+
+export interface ListeningServer {
+  server: http.Server;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Listens (port 0 picks a free one) and returns a `close` that ends keep-alive connections too. */
+export async function listen(listener: http.RequestListener, port: number, host: string): Promise<ListeningServer> {
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, listener);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return {
+    server,
+    port: address.port,
+    url: `http://${shownHost}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2_000).unref();
+      }),
+  };
+}

@@ -1,0 +1,98 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type MigrationProvider } from 'kysely';
+import { Pool } from 'pg';
+import { redact, type DatabaseConfig } from '../../lib/config';
+
+/**
+ * One data-access path on two engines: the embedded default (SQLite in a file under DATA_DIR, WAL mode) and
+ * PostgreSQL, through Kysely, with the same migrations and the same queries. Each subgraph owns its own
+ * database (SQLite file) or its own schema (PostgreSQL), and no service reads another's tables.
+ */
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Database<Schema> {
+  db: Kysely<Schema>;
+  dialect: Dialect;
+  /** How many SQL statements this process has run: tests and the bench read it to count round trips. */
+  statementCount(): number;
+  close(): Promise<void>;
+}
+
+export type MigrationSet = (dialect: Dialect) => Record<string, Migration>;
+
+export async function openDatabase<Schema>(config: DatabaseConfig, migrations: MigrationSet): Promise<Database<Schema>> {
+  let statements = 0;
+  const log = (event: { level: string }) => {
+    if (event.level === 'query' || event.level === 'error') statements++;
+  };
+  let db: Kysely<Schema>;
+  let dialect: Dialect;
+  switch (config.kind) {
+    case 'sqlite': {
+      fs.mkdirSync(path.dirname(config.file), { recursive: true });
+      const file = new SQLite(config.file);
+      file.pragma('journal_mode = WAL');
+      file.pragma('synchronous = NORMAL');
+      file.pragma('foreign_keys = ON');
+      file.pragma('busy_timeout = 5000');
+      db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: file }), log });
+      dialect = 'sqlite';
+      break;
+    }
+    case 'postgres': {
+      await ensurePostgresSchema(config.url, config.schema);
+      const pool = new Pool({
+        connectionString: config.url,
+        max: config.poolSize,
+        options: `-c search_path=${config.schema}`,
+        connectionTimeoutMillis: 5000,
+      });
+      db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }), log });
+      dialect = 'postgres';
+      break;
+    }
+  }
+  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    await db.destroy();
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName;
+    throw new Error(`Migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return { db, dialect, statementCount: () => statements, close: () => db.destroy() };
+}
+
+async function ensurePostgresSchema(url: string, schema: string): Promise<void> {
+  const pool = new Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 5000 });
+  try {
+    await pool.query(`create schema if not exists "${schema}"`);
+  } catch (error) {
+    throw new Error(
+      `Cannot reach PostgreSQL at ${redact(url)}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  } finally {
+    await pool.end();
+  }
+}
+
+/** An auto-numbered integer primary key on either engine. */
+export function idColumnType(dialect: Dialect) {
+  return dialect === 'postgres' ? ('bigserial' as const) : ('integer' as const);
+}
+
+/** After rows are inserted with explicit ids, moves PostgreSQL's sequence past them. */
+export async function syncIdSequence<Schema>(database: Database<Schema>, table: string): Promise<void> {
+  if (database.dialect !== 'postgres') return;
+  await sql`select setval(pg_get_serial_sequence(${table}, 'id'), coalesce((select max(id) from ${sql.table(table)}), 1))`.execute(
+    database.db,
+  );
+}
+
+/** True when `error` is a unique-constraint violation on either engine. */
+export function isUniqueViolation(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false;
+  const code = (error as { code?: unknown }).code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

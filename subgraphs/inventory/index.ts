@@ -1,0 +1,4 @@
+import { runSubgraph } from '../common/server';
+import { inventorySubgraph } from './server';
+
+runSubgraph(inventorySubgraph);

@@ -1,0 +1,4 @@
+import { runSubgraph } from '../common/server';
+import { ordersSubgraph } from './server';
+
+runSubgraph(ordersSubgraph);

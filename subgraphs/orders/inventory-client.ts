@@ -1,0 +1,75 @@
+import { callerHeaders } from '../../lib/identity';
+
+/**
+ * The orders service's direct line to inventory, for the internal (`@inaccessible`) reservation mutations.
+ * It signs its requests as the `orders` service; inventory accepts reservations from no one else.
+ */
+export interface ReservedLine {
+  sku: string;
+  quantity: number;
+  unitPriceCents: number;
+}
+
+export type InventoryResult<T> =
+  | { ok: true; value: T }
+  /** Inventory answered and said no (out of stock, unknown sku): nothing was reserved. */
+  | { ok: false; kind: 'rejected'; code: string; message: string; extensions: Record<string, unknown> }
+  /** No usable answer (down, timed out, 5xx): whether the write happened is unknown. */
+  | { ok: false; kind: 'unavailable'; reason: string };
+
+const RESERVATION_FIELDS = 'reservationId status lines { sku quantity unitPriceCents }';
+
+export interface InventoryClient {
+  reserve(reservationId: string, items: { sku: string; quantity: number }[]): Promise<InventoryResult<ReservedLine[]>>;
+  release(reservationId: string): Promise<InventoryResult<ReservedLine[]>>;
+}
+
+export function createInventoryClient(options: { url: string; serviceSecret: string; timeoutMs?: number }): InventoryClient {
+  const headers = {
+    'content-type': 'application/json',
+    ...callerHeaders(options.serviceSecret, { kind: 'service', service: 'orders' }),
+  };
+  async function call(query: string, variables: Record<string, unknown>, field: string): Promise<InventoryResult<ReservedLine[]>> {
+    let response: Response;
+    try {
+      response = await fetch(options.url, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ query, variables }),
+        signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+      });
+    } catch (error) {
+      return { ok: false, kind: 'unavailable', reason: error instanceof Error ? error.message : String(error) };
+    }
+    if (response.status >= 500) return { ok: false, kind: 'unavailable', reason: `HTTP ${response.status}` };
+    let body: { data?: Record<string, { lines: ReservedLine[] } | null> | null; errors?: { message: string; extensions?: Record<string, unknown> }[] };
+    try {
+      body = (await response.json()) as typeof body;
+    } catch {
+      return { ok: false, kind: 'unavailable', reason: `HTTP ${response.status} with a body that is not JSON` };
+    }
+    const error = body.errors?.[0];
+    if (error) {
+      const code = typeof error.extensions?.code === 'string' ? error.extensions.code : 'INTERNAL_SERVER_ERROR';
+      if (code === 'INTERNAL_SERVER_ERROR') return { ok: false, kind: 'unavailable', reason: error.message };
+      return { ok: false, kind: 'rejected', code, message: error.message, extensions: error.extensions ?? {} };
+    }
+    const result = body.data?.[field];
+    if (!result) return { ok: false, kind: 'unavailable', reason: 'empty response' };
+    return { ok: true, value: result.lines };
+  }
+  return {
+    reserve: (reservationId, items) =>
+      call(
+        `mutation Reserve($input: ReserveStockInput!) { reserveStock(input: $input) { ${RESERVATION_FIELDS} } }`,
+        { input: { reservationId, items } },
+        'reserveStock',
+      ),
+    release: (reservationId) =>
+      call(
+        `mutation Release($id: ID!) { releaseStock(reservationId: $id) { ${RESERVATION_FIELDS} } }`,
+        { id: reservationId },
+        'releaseStock',
+      ),
+  };
+}

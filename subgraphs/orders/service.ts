@@ -1,0 +1,120 @@
+import { GraphQLError } from 'graphql';
+import { clientError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import { reservationIdForOrder } from '../common/demo-data';
+import type { InventoryClient } from './inventory-client';
+import type { OrderRow, OrdersStore } from './store';
+
+/**
+ * Placing and cancelling orders across two services that each own their data (a saga with a compensating
+ * step, not a distributed transaction):
+ *
+ *   place:  1. insert the order as PENDING (invisible to clients)
+ *           2. reserve every line's stock in inventory, atomically, under the reservation id `order:<id>`
+ *           3. write the lines and mark the order PLACED, in one local transaction
+ *           If 2 says no, delete the pending order. If 3 fails, release the reservation and delete it.
+ *   cancel: mark CANCELLED with `release_pending`, then release the reservation, then clear the flag.
+ *
+ * Every inventory call is idempotent by reservation id, so when a step's outcome is unknown (a timeout, a
+ * crash between steps) the recovery loop can simply repeat the release: stale PENDING orders are released
+ * and deleted, owed releases are retried. Stock is never oversold (step 2 is atomic in inventory) and is
+ * never lost for longer than one recovery interval.
+ */
+export interface OrderService {
+  place(userId: string, items: { sku: string; quantity: number }[]): Promise<OrderRow>;
+  cancel(orderId: number): Promise<OrderRow>;
+  /** Finishes half-done work; returns how many orders it repaired. */
+  recover(): Promise<number>;
+}
+
+const PENDING_GRACE_MS = 60_000;
+
+const describe = (failure: { kind: 'rejected'; message: string } | { kind: 'unavailable'; reason: string }) =>
+  failure.kind === 'rejected' ? failure.message : failure.reason;
+
+function unavailable(): GraphQLError {
+  return clientError('SERVICE_UNAVAILABLE', 'Inventory is unavailable; no order was placed. Please retry.');
+}
+
+export function createOrderService(deps: {
+  store: OrdersStore;
+  inventory: InventoryClient;
+  logger: Logger;
+  onOrderChanged?: (order: OrderRow) => void;
+}): OrderService {
+  const { store, inventory, logger } = deps;
+
+  async function abandon(orderId: number): Promise<void> {
+    const released = await inventory.release(reservationIdForOrder(orderId));
+    if (released.ok) await store.deletePending(orderId);
+    else logger.warn('could not release a failed order; the recovery loop will retry', { orderId, reason: describe(released) });
+  }
+
+  return {
+    async place(userId, items) {
+      const orderId = await store.createPending(userId);
+      const reserved = await inventory.reserve(reservationIdForOrder(orderId), items);
+      if (!reserved.ok) {
+        if (reserved.kind === 'rejected') {
+          await store.deletePending(orderId);
+          throw new GraphQLError(reserved.message, { extensions: { ...reserved.extensions, code: reserved.code } });
+        }
+        logger.warn('stock reservation failed', { orderId, reason: reserved.reason });
+        await abandon(orderId);
+        throw unavailable();
+      }
+      const prices = new Map(reserved.value.map((line) => [line.sku, line.unitPriceCents]));
+      try {
+        const order = await store.confirm(
+          orderId,
+          items.map((item) => ({ sku: item.sku, quantity: item.quantity, unit_price_cents: prices.get(item.sku)! })),
+        );
+        deps.onOrderChanged?.(order);
+        return order;
+      } catch (error) {
+        logger.error('writing the order failed; releasing its stock', {
+          orderId,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        await abandon(orderId);
+        throw error;
+      }
+    },
+
+    async cancel(orderId) {
+      const cancelled = await store.markCancelled(orderId);
+      if (cancelled) {
+        const released = await inventory.release(reservationIdForOrder(orderId));
+        if (released.ok) await store.markReleased(orderId);
+        else logger.warn('stock release deferred to the recovery loop', { orderId, reason: describe(released) });
+        deps.onOrderChanged?.(cancelled);
+        return { ...cancelled, release_pending: released.ok ? 0 : 1 };
+      }
+      const [current] = await store.byIds([orderId]);
+      if (!current) throw clientError('NOT_FOUND', `No order with id '${orderId}'`);
+      return current;
+    },
+
+    async recover() {
+      const cutoff = new Date(Date.now() - PENDING_GRACE_MS).toISOString();
+      const { stalePending, owedReleases } = await store.unfinished(cutoff);
+      let repaired = 0;
+      for (const orderId of stalePending) {
+        const released = await inventory.release(reservationIdForOrder(orderId));
+        if (released.ok) {
+          await store.deletePending(orderId);
+          repaired++;
+        }
+      }
+      for (const orderId of owedReleases) {
+        const released = await inventory.release(reservationIdForOrder(orderId));
+        if (released.ok) {
+          await store.markReleased(orderId);
+          repaired++;
+        }
+      }
+      if (repaired > 0) logger.info('recovered unfinished orders', { repaired });
+      return repaired;
+    },
+  };
+}

@@ -1,0 +1,4 @@
+import { runSubgraph } from '../common/server';
+import { usersSubgraph } from './server';
+
+runSubgraph(usersSubgraph);
