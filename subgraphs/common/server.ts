@@ -24,6 +24,8 @@ export interface SubgraphServerOptions<TContext extends object> {
   createContext(caller: Caller): TContext;
   /** Readiness: true when the service can answer (its database responds). */
   ready(): Promise<boolean>;
+  /** SQL statements run so far, exported on /metrics so benchmarks can count them per client request. */
+  statementCount(): number;
   bodyLimitBytes?: number;
 }
 
@@ -60,8 +62,11 @@ export async function createSubgraphServer<TContext extends object>(
   await apollo.start();
   const bodyLimit = options.bodyLimitBytes ?? 1_048_576;
 
+  const metrics = { requests: 0, representations: 0 };
   const graphql = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const body = await readGraphQLBody(req, bodyLimit);
+    metrics.requests++;
+    metrics.representations += countRepresentations(body);
     await executeGraphQL(apollo, req, res, body, async () => {
       const header = req.headers[CALLER_HEADER];
       const signature = req.headers[CALLER_SIGNATURE_HEADER];
@@ -79,6 +84,24 @@ export async function createSubgraphServer<TContext extends object>(
     {
       '/graphql': graphql,
       '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok', service: options.name }),
+      '/metrics': (_req, res) => {
+        const label = `{subgraph="${options.name}"}`;
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+        res.end(
+          [
+            '# HELP subgraph_http_requests_total GraphQL HTTP requests received.',
+            '# TYPE subgraph_http_requests_total counter',
+            `subgraph_http_requests_total${label} ${metrics.requests}`,
+            '# HELP subgraph_entity_representations_total Entity representations received in _entities calls.',
+            '# TYPE subgraph_entity_representations_total counter',
+            `subgraph_entity_representations_total${label} ${metrics.representations}`,
+            '# HELP subgraph_sql_statements_total SQL statements run against this service\'s database.',
+            '# TYPE subgraph_sql_statements_total counter',
+            `subgraph_sql_statements_total${label} ${options.statementCount()}`,
+            '',
+          ].join('\n'),
+        );
+      },
       '/readyz': async (_req, res) => {
         const ready = await options.ready().catch(() => false);
         sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', service: options.name });
@@ -88,6 +111,20 @@ export async function createSubgraphServer<TContext extends object>(
       options.logger.error('request failed', { url: req.url, error: error instanceof Error ? error.message : String(error) }),
   );
   return { listener, stop: () => apollo.stop() };
+}
+
+/** Representations in a request (or a batch of requests), whatever the variable is called. */
+function countRepresentations(body: unknown): number {
+  if (Array.isArray(body)) return body.reduce((sum: number, item) => sum + countRepresentations(item), 0);
+  const variables = (body as { variables?: Record<string, unknown> } | undefined)?.variables;
+  if (!variables || typeof variables !== 'object') return 0;
+  let count = 0;
+  for (const value of Object.values(variables)) {
+    if (Array.isArray(value) && value.length > 0 && typeof value[0] === 'object' && value[0] !== null && '__typename' in value[0]) {
+      count += value.length;
+    }
+  }
+  return count;
 }
 
 /** What a subgraph is made of; `startSubgraph` turns it into a listening service. */

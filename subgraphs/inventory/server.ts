@@ -17,6 +17,7 @@ export const inventorySubgraph: SubgraphDefinition<InventorySchema> = {
       logger,
       createContext: (caller) => ({ caller, store, loaders: createInventoryLoaders(store) }),
       ready: () => store.ping(),
+      statementCount: database.statementCount,
     });
   },
 };

@@ -24,6 +24,7 @@ export const ordersSubgraph: SubgraphDefinition<OrdersSchema> = {
       logger,
       createContext: (caller) => ({ caller, orders, loaders: createOrderLoaders(store) }),
       ready: () => store.ping(),
+      statementCount: database.statementCount,
     });
     let recovering: Promise<unknown> = Promise.resolve();
     const timer = setInterval(() => {

@@ -17,6 +17,7 @@ export const usersSubgraph: SubgraphDefinition<UsersSchema> = {
       logger,
       createContext: (caller) => ({ caller, store, loaders: createUserLoaders(store) }),
       ready: () => store.ping(),
+      statementCount: database.statementCount,
     });
   },
 };

@@ -154,14 +154,18 @@ function changeLines(changes: readonly (ChangeEntry | CheckedChangeEntry)[], sty
   const shown = [...changes.filter((change) => change.severity !== 'safe'), ...safe.slice(0, SAFE_CHANGES_SHOWN)];
   for (const change of shown) {
     lines.push(`${colour[change.severity](change.severity.padEnd(9))} ${change.coordinate}  ${style.dim(change.code)}  ${change.message}`);
-    if ('operations' in change && change.operations.length > 0) {
-      const users = change.operations.map((operation) => `${operation.name} (${operation.file})`).join(', ');
+    const operations = operationsUsing(change);
+    if (operations.length > 0) {
+      const users = operations.map((operation) => `${operation.name} (${operation.file})`).join(', ');
       lines.push(`          used by ${users}`);
     }
   }
   if (safe.length > SAFE_CHANGES_SHOWN) lines.push(`... and ${safe.length - SAFE_CHANGES_SHOWN} more safe changes (--format json lists all)`);
   return lines;
 }
+
+const operationsUsing = (change: ChangeEntry | CheckedChangeEntry): CheckedChangeEntry['operations'] =>
+  'operations' in change ? change.operations : [];
 
 function badge(status: SectionStatus, style: Style): string {
   if (status === 'pass') return style.green('PASS');
@@ -278,7 +282,9 @@ export function renderDiffMarkdown(report: DiffReport): string {
 function changeTable(changes: readonly (ChangeEntry | CheckedChangeEntry)[]): string[] {
   const rows = ['| Severity | Coordinate | Change | Used by |', '| --- | --- | --- | --- |'];
   for (const change of changes) {
-    const users = 'operations' in change ? change.operations.map((operation) => operation.name).join(', ') : '';
+    const users = operationsUsing(change)
+      .map((operation) => operation.name)
+      .join(', ');
     rows.push(`| ${change.severity} | ${code(change.coordinate)} | ${cell(change.message)} | ${users} |`);
   }
   return rows;

@@ -60,16 +60,26 @@ export function loadOperations(dir: string, explicitlyRequested: boolean, what: 
     }
     return inputError(`${what}: cannot read ${dir} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
   }
+  return loadOperationFiles(files, what);
+}
 
+/** Reads and splits the given operation files; unreadable files are bad input, unparsable ones are problems. */
+export function loadOperationFiles(files: readonly string[], what: string): Loaded<OperationSet> {
   const problems: OperationFileProblem[] = [];
   const fragments = new Map<string, FragmentDefinitionNode>();
   const definitions: { file: string; definition: OperationDefinitionNode }[] = [];
   for (const file of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      return inputError(`${what}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
     let document: DocumentNode;
     try {
-      document = parse(new Source(fs.readFileSync(file, 'utf8'), file));
+      document = parse(new Source(text, file));
     } catch (error) {
-      if (!(error instanceof GraphQLError)) return inputError(`${what}: cannot read ${file} (${String(error)})`);
+      if (!(error instanceof GraphQLError)) throw error;
       const where = error.locations?.[0];
       const message = where ? `${error.message} at ${where.line}:${where.column}` : error.message;
       problems.push({ file, operation: null, code: 'GRAPHQL_PARSE_FAILED', message });

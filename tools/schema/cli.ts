@@ -1,0 +1,336 @@
+#!/usr/bin/env node
+/**
+ * `federation-schema`: compose, check, diff and plan a federated supergraph, offline. Documented in
+ * docs/schema-checks.md. `run` does all the work against injected streams and returns the exit code, so tests
+ * drive it in-process; the bottom of this file is the only part that touches the real process.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { prettyFormatQueryPlan } from '@apollo/query-planner';
+import { runCheck } from './check';
+import {
+  composeSubgraphs,
+  federationVersionWarning,
+  installedCompositionVersion,
+  readSubgraphs,
+  supergraphFileContents,
+} from './compose';
+import { DEFAULT_CONFIG_FILE, loadConfig, type SchemaConfig } from './config';
+import { diffSchemas } from './diff';
+import {
+  createStyle,
+  renderCheckMarkdown,
+  renderCheckText,
+  renderCompositionIssues,
+  renderDiffMarkdown,
+  renderDiffText,
+  renderJson,
+  renderPlanText,
+  type OutputFormat,
+  type Style,
+} from './format';
+import { planOperation } from './hops';
+import { displayPath, type Loaded } from './input';
+import { loadOperationFiles, validateOperation } from './operations';
+import { REPORT_VERSION, summarise, type DiffReport, type PlanReport } from './report';
+import { loadSchemaFile, schemaFromSdl } from './supergraph';
+
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown; readonly isTTY?: boolean };
+  readonly stderr: { write(text: string): unknown };
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Relative paths in flags and defaults are resolved against this. */
+  readonly cwd: string;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_CHECK_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+const USAGE = `Usage: federation-schema <command> [options]
+
+Commands:
+  compose [--config FILE] [--out FILE|-]
+      Compose the subgraphs of a supergraph.yaml and write the supergraph.
+  check [--config FILE] [--base FILE] [--supergraph FILE] [--operations DIR] [--format text|json|markdown]
+      Composition, staleness of the committed supergraph, schema changes against --base,
+      client operations and network hops, in one run.
+  diff --base FILE [--target FILE] [--config FILE] [--format text|json|markdown]
+      Schema changes only; the target defaults to composing --config.
+  plan <operation file> [--name OPERATION] [--supergraph FILE] [--config FILE] [--format text|json]
+      The query plan of one operation and its fetch counts.
+
+Exit codes: 0 pass, 1 a check failed, 2 bad usage or unreadable input.
+Defaults: --config ${DEFAULT_CONFIG_FILE}; the supergraph and operations folder come from its checks: section.
+`;
+
+class UsageError extends Error {}
+
+/** Parses `argv` (without `node` and the script) and runs one command; never throws, always returns an exit code. */
+export function run(argv: readonly string[], io: CliIo): number {
+  const [command, ...rest] = argv;
+  const style = createStyle(io.stdout.isTTY === true && io.env.NO_COLOR === undefined);
+  try {
+    switch (command) {
+      case 'compose':
+        return composeCommand(rest, io, style);
+      case 'check':
+        return checkCommand(rest, io, style);
+      case 'diff':
+        return diffCommand(rest, io, style);
+      case 'plan':
+        return planCommand(rest, io, style);
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout.write(USAGE);
+        return EXIT_OK;
+      case undefined:
+        throw new UsageError('missing command');
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`federation-schema: ${error.message}\n\n${USAGE}`);
+      return EXIT_USAGE;
+    }
+    if (isParseArgsError(error)) {
+      io.stderr.write(`federation-schema ${command ?? ''}: ${(error as Error).message}\n\n${USAGE}`);
+      return EXIT_USAGE;
+    }
+    // A bug or an input the libraries choke on: the check could not run, which is not the same as failing.
+    io.stderr.write(`federation-schema: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return EXIT_USAGE;
+  }
+}
+
+function composeCommand(args: readonly string[], io: CliIo, style: Style): number {
+  const { values } = parseArgs({
+    args: [...args],
+    options: { config: { type: 'string' }, out: { type: 'string' } },
+    strict: true,
+  });
+  const config = loadConfigFrom(values.config, io);
+  if (!config.ok) return reportInputError(config.error, io);
+  const subgraphs = readSubgraphs(config.value);
+  if (!subgraphs.ok) return reportInputError(subgraphs.error, io);
+
+  const composition = composeSubgraphs(subgraphs.value);
+  if (!composition.ok) {
+    io.stderr.write(renderCompositionIssues(composition.errors, 'error', style));
+    io.stderr.write(style.red(`Composition failed with ${composition.errors.length} error(s)\n`));
+    return EXIT_CHECK_FAILED;
+  }
+  io.stderr.write(renderCompositionIssues(composition.hints, 'hint', style));
+  const contents = supergraphFileContents(composition.supergraphSdl);
+  if (values.out === '-') {
+    io.stdout.write(contents);
+    return EXIT_OK;
+  }
+  const outFile = values.out === undefined ? config.value.supergraphFile : path.resolve(io.cwd, values.out);
+  try {
+    fs.mkdirSync(path.dirname(outFile), { recursive: true });
+    fs.writeFileSync(outFile, contents);
+  } catch (error) {
+    return reportInputError(`--out: cannot write ${outFile} (${(error as NodeJS.ErrnoException).code ?? String(error)})`, io);
+  }
+  io.stdout.write(
+    `Composed ${subgraphs.value.length} subgraphs into ${displayPath(outFile, io.cwd)} (${composition.hints.length} hints)\n`,
+  );
+  return EXIT_OK;
+}
+
+function checkCommand(args: readonly string[], io: CliIo, style: Style): number {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      config: { type: 'string' },
+      base: { type: 'string' },
+      supergraph: { type: 'string' },
+      operations: { type: 'string' },
+      format: { type: 'string', default: 'text' },
+    },
+    strict: true,
+  });
+  const format = parseFormat(values.format, ['text', 'json', 'markdown']);
+  const loadedConfig = loadConfigFrom(values.config, io);
+  if (!loadedConfig.ok) return reportInputError(loadedConfig.error, io);
+  const config: SchemaConfig = values.supergraph
+    ? { ...loadedConfig.value, supergraphFile: path.resolve(io.cwd, values.supergraph) }
+    : loadedConfig.value;
+
+  const report = runCheck({
+    config,
+    baseFile: values.base === undefined ? undefined : path.resolve(io.cwd, values.base),
+    operationsDir: values.operations === undefined ? undefined : path.resolve(io.cwd, values.operations),
+    cwd: io.cwd,
+  });
+  if (!report.ok) return reportInputError(report.error, io);
+  if (format === 'json') io.stdout.write(renderJson(report.value));
+  else if (format === 'markdown') io.stdout.write(renderCheckMarkdown(report.value));
+  else io.stdout.write(renderCheckText(report.value, style));
+  return report.value.exitCode;
+}
+
+function diffCommand(args: readonly string[], io: CliIo, style: Style): number {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      base: { type: 'string' },
+      target: { type: 'string' },
+      config: { type: 'string' },
+      format: { type: 'string', default: 'text' },
+    },
+    strict: true,
+  });
+  const format = parseFormat(values.format, ['text', 'json', 'markdown']);
+  if (values.base === undefined) throw new UsageError('diff needs --base FILE (the supergraph to compare against)');
+  const baseFile = path.resolve(io.cwd, values.base);
+  const base = loadSchemaFile(baseFile, '--base');
+  if (!base.ok) return reportInputError(base.error, io);
+
+  let report: DiffReport;
+  const header = { version: REPORT_VERSION, command: 'diff', base: displayPath(baseFile, io.cwd) } as const;
+  if (values.target !== undefined) {
+    const targetFile = path.resolve(io.cwd, values.target);
+    const target = loadSchemaFile(targetFile, '--target');
+    if (!target.ok) return reportInputError(target.error, io);
+    report = diffReport(header, displayPath(targetFile, io.cwd), diffSchemas(base.value.api, target.value.api));
+  } else {
+    const config = loadConfigFrom(values.config, io);
+    if (!config.ok) return reportInputError(config.error, io);
+    const subgraphs = readSubgraphs(config.value);
+    if (!subgraphs.ok) return reportInputError(subgraphs.error, io);
+    const composition = composeSubgraphs(subgraphs.value);
+    const targetName = `${displayPath(config.value.file, io.cwd)} (composed)`;
+    if (!composition.ok) {
+      report = { ...header, target: targetName, ok: false, exitCode: 1, compositionErrors: composition.errors, summary: summarise([]), changes: [] };
+    } else {
+      const target = schemaFromSdl(composition.supergraphSdl, targetName, 'composition');
+      if (!target.ok) throw new Error(target.error);
+      report = diffReport(header, targetName, diffSchemas(base.value.api, target.value.api));
+    }
+  }
+  if (format === 'json') io.stdout.write(renderJson(report));
+  else if (format === 'markdown') io.stdout.write(renderDiffMarkdown(report));
+  else io.stdout.write(renderDiffText(report, style));
+  return report.exitCode;
+}
+
+function diffReport(
+  header: Pick<DiffReport, 'version' | 'command' | 'base'>,
+  target: string,
+  changes: ReturnType<typeof diffSchemas>,
+): DiffReport {
+  const summary = summarise(changes);
+  const ok = summary.breaking === 0;
+  return {
+    ...header,
+    target,
+    ok,
+    exitCode: ok ? 0 : 1,
+    compositionErrors: [],
+    summary,
+    changes: changes.map(({ severity, code, coordinate, message }) => ({ severity, code, coordinate, message })),
+  };
+}
+
+function planCommand(args: readonly string[], io: CliIo, style: Style): number {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: {
+      name: { type: 'string' },
+      supergraph: { type: 'string' },
+      config: { type: 'string' },
+      format: { type: 'string', default: 'text' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const format = parseFormat(values.format, ['text', 'json']);
+  const [operationArg, ...extra] = positionals;
+  if (operationArg === undefined || extra.length > 0) throw new UsageError('plan needs exactly one operation file');
+
+  let supergraphFile: string;
+  if (values.supergraph !== undefined) {
+    supergraphFile = path.resolve(io.cwd, values.supergraph);
+  } else {
+    const config = loadConfigFrom(values.config, io);
+    if (!config.ok) return reportInputError(`${config.error} (or pass --supergraph FILE)`, io);
+    supergraphFile = config.value.supergraphFile;
+  }
+  const schema = loadSchemaFile(supergraphFile, values.supergraph === undefined ? 'supergraph' : '--supergraph');
+  if (!schema.ok) return reportInputError(schema.error, io);
+  const planning = schema.value.planning;
+  if (!planning) return reportInputError(`--supergraph: ${supergraphFile} is a plain GraphQL schema, not a supergraph`, io);
+
+  const operationFile = path.resolve(io.cwd, operationArg);
+  const operationSet = loadOperationFiles([operationFile], 'operation file');
+  if (!operationSet.ok) return reportInputError(operationSet.error, io);
+  const { operations, problems } = operationSet.value;
+  const firstProblem = problems[0];
+  if (firstProblem) return reportInputError(`operation file ${operationFile}: ${firstProblem.message}`, io);
+  const names = operations.map((operation) => operation.name);
+  const operation = values.name === undefined && operations.length === 1 ? operations[0] : operations.find((candidate) => candidate.name === values.name);
+  if (!operation) {
+    const which = values.name === undefined ? 'contains several operations; pick one with --name' : `has no operation named ${values.name}`;
+    return reportInputError(`operation file ${operationFile} ${which} (found: ${names.join(', ') || 'none'})`, io);
+  }
+
+  const validationErrors = validateOperation(schema.value.api, operation);
+  if (validationErrors.length > 0) {
+    for (const error of validationErrors) io.stderr.write(`${style.red('invalid')} ${operation.name}: ${error.message}\n`);
+    return EXIT_CHECK_FAILED;
+  }
+  const planned = planOperation(planning, operation);
+  if (!planned.ok) {
+    io.stderr.write(`${style.red('cannot plan')} ${operation.name}: ${planned.error}\n`);
+    return EXIT_CHECK_FAILED;
+  }
+  const report: PlanReport = {
+    version: REPORT_VERSION,
+    command: 'plan',
+    operation: operation.name,
+    file: displayPath(operationFile, io.cwd),
+    supergraph: displayPath(supergraphFile, io.cwd),
+    ...planned.hops,
+    plan: prettyFormatQueryPlan(planned.plan),
+  };
+  io.stdout.write(format === 'json' ? renderJson(report) : renderPlanText(report, style));
+  return EXIT_OK;
+}
+
+function loadConfigFrom(flag: string | undefined, io: CliIo): Loaded<SchemaConfig> {
+  const config = loadConfig(path.resolve(io.cwd, flag ?? DEFAULT_CONFIG_FILE));
+  if (config.ok) {
+    for (const warning of config.value.warnings) io.stderr.write(`warning: ${warning}\n`);
+    const versionWarning = federationVersionWarning(config.value, installedCompositionVersion());
+    if (versionWarning) io.stderr.write(`warning: ${versionWarning}\n`);
+  }
+  return config;
+}
+
+function parseFormat<const T extends OutputFormat>(value: string | undefined, allowed: readonly T[]): T {
+  const format = allowed.find((candidate) => candidate === value);
+  if (format === undefined) throw new UsageError(`--format must be one of ${allowed.join(', ')} (got "${value}")`);
+  return format;
+}
+
+function reportInputError(message: string, io: CliIo): number {
+  io.stderr.write(`federation-schema: ${message}\n`);
+  return EXIT_USAGE;
+}
+
+const isParseArgsError = (error: unknown): boolean =>
+  error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS');
+
+if (require.main === module) {
+  process.exitCode = run(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+  });
+}
