@@ -19,8 +19,8 @@ export function clientError(code: ErrorCode, message: string, extensions: Record
 
 export const badInput = (argumentName: string, message: string): GraphQLError =>
   clientError('BAD_USER_INPUT', message, { argumentName });
-export const unauthenticated = (message = 'You must be signed in'): GraphQLError =>
-  clientError('UNAUTHENTICATED', message, { http: { status: 401 } });
+export const unauthenticated = (message = 'You must be signed in', extensions: Record<string, unknown> = {}): GraphQLError =>
+  clientError('UNAUTHENTICATED', message, extensions);
 export const forbidden = (message = 'You may not access this'): GraphQLError => clientError('FORBIDDEN', message);
 export const notFound = (message: string, extensions: Record<string, unknown> = {}): GraphQLError =>
   clientError('NOT_FOUND', message, extensions);

@@ -29,6 +29,7 @@ export async function openDatabase<Schema>(config: DatabaseConfig, migrations: M
   };
   let db: Kysely<Schema>;
   let dialect: Dialect;
+  let migrationTableSchema: string | undefined;
   switch (config.kind) {
     case 'sqlite': {
       fs.mkdirSync(path.dirname(config.file), { recursive: true });
@@ -51,11 +52,14 @@ export async function openDatabase<Schema>(config: DatabaseConfig, migrations: M
       });
       db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }), log });
       dialect = 'postgres';
+      // Kysely looks for its bookkeeping tables in every schema; pin them to ours so services sharing one
+      // PostgreSQL database never see each other's migrations.
+      migrationTableSchema = config.schema;
       break;
     }
   }
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  const { error, results } = await new Migrator({ db, provider, migrationTableSchema }).migrateToLatest();
   if (error) {
     await db.destroy();
     const failed = results?.find((result) => result.status === 'Error')?.migrationName;

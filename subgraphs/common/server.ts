@@ -75,7 +75,7 @@ export async function createSubgraphServer<TContext extends object>(
         typeof header === 'string' ? header : undefined,
         typeof signature === 'string' ? signature : undefined,
       );
-      if (caller === 'invalid') throw unauthenticated('The forwarded caller identity is not signed by the gateway');
+      if (caller === 'invalid') throw unauthenticated('The forwarded caller identity is not signed by the gateway', { http: { status: 401 } });
       return options.createContext(caller);
     });
   };

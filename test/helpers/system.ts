@@ -1,0 +1,170 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Pool } from 'pg';
+import { loadConfig, type Config } from '../../lib/config';
+import { listen, type ListeningServer } from '../../lib/http';
+import { signHs256 } from '../../lib/jwt';
+import { silentLogger } from '../../lib/logger';
+import { createGatewayServer, type GatewayServer } from '../../gateway/server';
+import { startSubgraph, type RunningSubgraph, type SubgraphDefinition } from '../../subgraphs/common/server';
+import { inventorySubgraph } from '../../subgraphs/inventory/server';
+import { ordersSubgraph } from '../../subgraphs/orders/server';
+import { usersSubgraph } from '../../subgraphs/users/server';
+
+export type Backend = 'sqlite' | 'postgres';
+
+export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789';
+export const TEST_SERVICE_SECRET = 'test-service-secret-0123456789';
+
+/** The PostgreSQL the tests use: TEST_DATABASE_URL, or the machine's local server. */
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export async function requirePostgres(): Promise<void> {
+  const pool = new Pool({ connectionString: TEST_DATABASE_URL, max: 1, connectionTimeoutMillis: 3000 });
+  try {
+    await pool.query('select 1');
+  } catch (error) {
+    throw new Error(
+      `These tests need PostgreSQL at ${TEST_DATABASE_URL} (${error instanceof Error ? error.message : String(error)}). ` +
+        "Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start " +
+        '(or set TEST_DATABASE_URL to a reachable server).',
+    );
+  } finally {
+    await pool.end();
+  }
+}
+
+export async function dropSchemas(prefix: string): Promise<void> {
+  const pool = new Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+  try {
+    const { rows } = await pool.query<{ nspname: string }>(
+      'select nspname from pg_namespace where nspname like $1',
+      [`${prefix}%`],
+    );
+    for (const { nspname } of rows) await pool.query(`drop schema if exists "${nspname}" cascade`);
+  } finally {
+    await pool.end();
+  }
+}
+
+/** A config for tests: ephemeral ports, quiet logs, a private data dir or PostgreSQL schema prefix. */
+export function testConfig(base: Record<string, string | undefined>): Readonly<Config> {
+  return loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'error',
+    JWT_SECRET: TEST_JWT_SECRET,
+    SERVICE_SECRET: TEST_SERVICE_SECRET,
+    USERS_PORT: '0',
+    ORDERS_PORT: '0',
+    INVENTORY_PORT: '0',
+    GATEWAY_PORT: '0',
+    ...base,
+  });
+}
+
+export interface TestSystem {
+  backend: Backend;
+  gatewayUrl: string;
+  gateway: GatewayServer;
+  subgraphs: { users: RunningSubgraph<unknown>; orders: RunningSubgraph<unknown>; inventory: RunningSubgraph<unknown> };
+  /** Sends a GraphQL request to the gateway. */
+  query<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    options?: { token?: string; headers?: Record<string, string> },
+  ): Promise<GraphQLResult<T>>;
+  post(body: string, headers?: Record<string, string>): Promise<{ status: number; body: GraphQLResult<unknown> }>;
+  /** Stops one subgraph (to test failures); `close` then skips it. */
+  stopSubgraph(name: 'users' | 'orders' | 'inventory'): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface GraphQLResult<T> {
+  status: number;
+  data?: T | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+  extensions?: Record<string, unknown>;
+}
+
+export function token(sub: string, options: { admin?: boolean; expiresIn?: number } = {}): string {
+  const now = Math.floor(Date.now() / 1000);
+  return signHs256({ sub, exp: now + (options.expiresIn ?? 3600), ...(options.admin ? { scope: 'admin' } : {}) }, TEST_JWT_SECRET);
+}
+export const adminToken = () => token('1', { admin: true });
+
+/**
+ * Starts the three subgraphs and the gateway in this process, over real HTTP on ephemeral ports, on the
+ * embedded database (a fresh temp dir) or on PostgreSQL (fresh schemas, dropped on close).
+ */
+export async function startSystem(backend: Backend, extraEnv: Record<string, string> = {}): Promise<TestSystem> {
+  const env: Record<string, string> = { ...extraEnv };
+  let cleanup: () => Promise<void>;
+  if (backend === 'postgres') {
+    await requirePostgres();
+    const prefix = `t${process.pid}_${Math.random().toString(36).slice(2, 8)}_`;
+    env.DATABASE_URL = TEST_DATABASE_URL;
+    env.DATABASE_SCHEMA_PREFIX = prefix;
+    env.DATABASE_POOL_SIZE = '5';
+    cleanup = () => dropSchemas(prefix);
+  } else {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fedgw-test-'));
+    env.DATA_DIR = dir;
+    cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const running: RunningSubgraph<unknown>[] = [];
+  const start = async <S>(definition: SubgraphDefinition<S>, more: Record<string, string> = {}) => {
+    const subgraph = await startSubgraph(definition, testConfig({ ...env, ...more }), silentLogger);
+    running.push(subgraph as RunningSubgraph<unknown>);
+    return subgraph as RunningSubgraph<unknown>;
+  };
+  try {
+    const [users, inventory] = await Promise.all([start(usersSubgraph), start(inventorySubgraph)]);
+    const orders = await start(ordersSubgraph, { INVENTORY_URL: inventory.url });
+    const config = testConfig({
+      ...env,
+      SUBGRAPH_URL_USERS: users.url,
+      SUBGRAPH_URL_ORDERS: orders.url,
+      SUBGRAPH_URL_INVENTORY: inventory.url,
+      SUBGRAPH_TIMEOUT_MS: '5000',
+    });
+    const gateway = await createGatewayServer(config, silentLogger);
+    const listening: ListeningServer = await listen(gateway.listener, 0, '127.0.0.1');
+    const gatewayUrl = `${listening.url}/graphql`;
+    const stopped = new Set<RunningSubgraph<unknown>>();
+    const subgraphs = { users, orders, inventory };
+    const post = async (body: string, headers: Record<string, string> = {}) => {
+      const response = await fetch(gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      return { status: response.status, body: (await response.json()) as GraphQLResult<unknown> };
+    };
+    return {
+      backend,
+      gatewayUrl,
+      gateway,
+      subgraphs,
+      post,
+      async query<T>(query: string, variables?: Record<string, unknown>, options: { token?: string; headers?: Record<string, string> } = {}) {
+        const headers: Record<string, string> = { ...options.headers };
+        if (options.token) headers.authorization = `Bearer ${options.token}`;
+        const { status, body } = await post(JSON.stringify({ query, variables }), headers);
+        return { ...(body as GraphQLResult<T>), status };
+      },
+      async stopSubgraph(name) {
+        const subgraph = subgraphs[name];
+        if (stopped.has(subgraph)) return;
+        stopped.add(subgraph);
+        await subgraph.close();
+      },
+      async close() {
+        await listening.close();
+        await gateway.stop();
+        await Promise.all(running.filter((subgraph) => !stopped.has(subgraph)).map((subgraph) => subgraph.close()));
+        await cleanup();
+      },
+    };
+  } catch (error) {
+    await Promise.all(running.map((subgraph) => subgraph.close().catch(() => undefined)));
+    await cleanup();
+    throw error;
+  }
+}
