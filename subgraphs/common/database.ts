@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, type CreateTableBuilder, PostgresDialect, SqliteDialect, sql, type Migration, type MigrationProvider } from 'kysely';
 import { Pool } from 'pg';
 import { redact, type DatabaseConfig } from '../../lib/config';
 
@@ -81,9 +81,16 @@ async function ensurePostgresSchema(url: string, schema: string): Promise<void> 
   }
 }
 
-/** An auto-numbered integer primary key on either engine. */
-export function idColumnType(dialect: Dialect) {
-  return dialect === 'postgres' ? ('bigserial' as const) : ('integer' as const);
+/**
+ * An auto-numbered integer primary key on either engine. On SQLite it must be AUTOINCREMENT: a plain integer
+ * key reuses the id of a deleted last row, and an order id is also the key of its stock reservation.
+ */
+export function addIdColumn<T extends CreateTableBuilder<string, never>>(table: T, dialect: Dialect): T {
+  return (
+    dialect === 'postgres'
+      ? table.addColumn('id', 'bigserial', (column) => column.primaryKey())
+      : table.addColumn('id', 'integer', (column) => column.primaryKey().autoIncrement())
+  ) as T;
 }
 
 /** After rows are inserted with explicit ids, moves PostgreSQL's sequence past them. */

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
-import { clientError, notFound } from '../../lib/errors';
+import { clientError, conflict, notFound } from '../../lib/errors';
 import type { Database, Dialect } from '../common/database';
 import { demoOrders, demoProducts, reservationIdForOrder } from '../common/demo-data';
 
@@ -100,7 +100,11 @@ export function createInventoryStore(database: InventoryDatabase) {
     async reserve(reservationId: string, items: { sku: string; quantity: number }[]): Promise<Reservation> {
       return db.transaction().execute(async (trx) => {
         const existing = await trx.selectFrom('reservations').selectAll().where('reservation_id', '=', reservationId).execute();
-        if (existing.length > 0) return toReservation(reservationId, existing);
+        if (existing.length > 0) {
+          // A repeat of a reservation still held is a retry; one already released must never be revived.
+          if (existing[0]!.status === 'RELEASED') throw conflict(`Reservation '${reservationId}' was already released`);
+          return toReservation(reservationId, existing);
+        }
         const now = new Date().toISOString();
         const rows: ReservationRow[] = [];
         for (const [index, item] of items.entries()) {

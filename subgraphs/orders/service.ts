@@ -23,8 +23,8 @@ import type { OrderRow, OrdersStore } from './store';
 export interface OrderService {
   place(userId: string, items: { sku: string; quantity: number }[]): Promise<OrderRow>;
   cancel(orderId: number): Promise<OrderRow>;
-  /** Finishes half-done work; returns how many orders it repaired. */
-  recover(): Promise<number>;
+  /** Finishes half-done work; returns how many orders it repaired. Pending orders younger than `graceMs` may still be in flight and are left alone. */
+  recover(graceMs?: number): Promise<number>;
 }
 
 const PENDING_GRACE_MS = 60_000;
@@ -95,8 +95,8 @@ export function createOrderService(deps: {
       return current;
     },
 
-    async recover() {
-      const cutoff = new Date(Date.now() - PENDING_GRACE_MS).toISOString();
+    async recover(graceMs = PENDING_GRACE_MS) {
+      const cutoff = new Date(Date.now() - graceMs).toISOString();
       const { stalePending, owedReleases } = await store.unfinished(cutoff);
       let repaired = 0;
       for (const orderId of stalePending) {

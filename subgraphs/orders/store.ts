@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
-import { idColumnType, syncIdSequence, type Database, type Dialect } from '../common/database';
+import { addIdColumn, syncIdSequence, type Database, type Dialect } from '../common/database';
 import { demoOrders } from '../common/demo-data';
 
 /**
@@ -26,9 +26,7 @@ export type OrderPageRow = OrderRow & { total_count: number };
 export const ordersMigrations = (dialect: Dialect): Record<string, Migration> => ({
   '001_orders': {
     async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('orders')
-        .addColumn('id', idColumnType(dialect), (column) => column.primaryKey())
+      await addIdColumn(db.schema.createTable('orders'), dialect)
         .addColumn('user_id', 'text', (column) => column.notNull())
         .addColumn('status', 'text', (column) => column.notNull())
         .addColumn('total_cents', 'integer', (column) => column.notNull())

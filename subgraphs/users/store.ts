@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
-import { idColumnType, syncIdSequence, type Database, type Dialect } from '../common/database';
+import { addIdColumn, syncIdSequence, type Database, type Dialect } from '../common/database';
 import { demoUsers } from '../common/demo-data';
 
 export interface UsersSchema {
@@ -11,9 +11,7 @@ export type UserRow = UsersSchema['users'];
 export const usersMigrations = (dialect: Dialect): Record<string, Migration> => ({
   '001_users': {
     async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('users')
-        .addColumn('id', idColumnType(dialect), (column) => column.primaryKey())
+      await addIdColumn(db.schema.createTable('users'), dialect)
         .addColumn('name', 'text', (column) => column.notNull())
         .addColumn('email', 'text', (column) => column.notNull().unique())
         .addColumn('created_at', 'text', (column) => column.notNull())
