@@ -11,6 +11,8 @@ export type NodeEnv = 'development' | 'production' | 'test';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'pretty' | 'json';
 export type SubgraphName = 'users' | 'orders' | 'inventory';
+/** Which identical concurrent client queries share one execution (never across different callers). */
+export type InboundDedup = 'off' | 'anonymous' | 'all';
 
 export const SUBGRAPH_NAMES: readonly SubgraphName[] = ['users', 'orders', 'inventory'];
 
@@ -37,6 +39,8 @@ export interface Config {
   subgraphs: Record<SubgraphName, SubgraphServiceConfig>;
   /** Where the orders service reaches inventory directly (for stock reservations). */
   inventoryUrl: string;
+  /** Redis for the entity cache, persisted queries and change events; absent: in-process fallbacks. */
+  redis: { url: string | undefined; commandTimeoutMs: number; changeStream: string };
   gateway: {
     port: number;
     supergraphPath: string;
@@ -45,6 +49,13 @@ export interface Config {
     subgraphTimeoutMs: number;
     bodyLimitBytes: number;
     jwt: { secret: string | undefined; jwksUrl: string | undefined; issuer: string | undefined; audience: string | undefined };
+    /** Share identical in-flight subgraph fetches (same document, variables and caller). */
+    dedupInflight: boolean;
+    dedupInbound: InboundDedup;
+    entityCache: { enabled: boolean; maxEntries: number; ttlOverrides: Record<string, number> };
+    persistedQueries: boolean;
+    /** Allow `x-debug-plan` requests and the per-request fetch extension (on in development). */
+    debugExtensions: boolean;
   };
 }
 
@@ -177,6 +188,16 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     read.problems.push(`JWT_SECRET: expected at least 16 characters, got ${jwtSecret.length}`);
   }
 
+  const ttlOverrides: Record<string, number> = {};
+  const rawOverrides = read.raw('ENTITY_CACHE_TTL');
+  if (rawOverrides !== undefined) {
+    for (const entry of rawOverrides.split(',')) {
+      const match = /^\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*=\s*(\d+)\s*$/.exec(entry);
+      if (match) ttlOverrides[match[1]!] = Number(match[2]);
+      else read.problems.push(`ENTITY_CACHE_TTL: expected Type=seconds or Type.field=seconds, comma-separated, got '${entry}'`);
+    }
+  }
+
   const gatewayPort = read.integer('GATEWAY_PORT', read.integer('PORT', 4000, 0, 65535), 0, 65535);
   const config: Config = {
     nodeEnv,
@@ -191,6 +212,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     subgraphs,
     inventoryUrl:
       read.url('INVENTORY_URL', ['http:', 'https:']) ?? `http://127.0.0.1:${subgraphs.inventory.port}/graphql`,
+    redis: {
+      url: read.url('REDIS_URL', ['redis:', 'rediss:']),
+      commandTimeoutMs: read.integer('REDIS_TIMEOUT_MS', 50, 1, 60_000),
+      changeStream: read.string('CHANGE_STREAM', 'entity-changes'),
+    },
     gateway: {
       port: gatewayPort,
       supergraphPath: path.resolve(projectRoot, read.string('SUPERGRAPH_PATH', 'schema/supergraph.graphql')),
@@ -203,6 +229,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
         issuer: read.raw('JWT_ISSUER'),
         audience: read.raw('JWT_AUDIENCE'),
       },
+      dedupInflight: read.boolean('DEDUP_INFLIGHT', true),
+      dedupInbound: read.oneOf<InboundDedup>('DEDUP_INBOUND', ['off', 'anonymous', 'all'], 'all'),
+      entityCache: {
+        enabled: read.boolean('ENTITY_CACHE', true),
+        maxEntries: read.integer('ENTITY_CACHE_MAX_ENTRIES', 50_000, 0, 100_000_000),
+        ttlOverrides,
+      },
+      persistedQueries: read.boolean('PERSISTED_QUERIES', true),
+      debugExtensions: read.boolean('DEBUG_EXTENSIONS', nodeEnv === 'development'),
     },
   };
   if (read.problems.length > 0) throw new ConfigError(read.problems);
