@@ -32,7 +32,7 @@ import {
 } from './format';
 import { planOperation } from './hops';
 import { displayPath, type Loaded } from './input';
-import { loadOperationFiles, validateOperation } from './operations';
+import { listOperationFiles, loadOperationFiles, validateOperation } from './operations';
 import { REPORT_VERSION, summarise, type DiffReport, type PlanReport } from './report';
 import { loadSchemaFile, schemaFromSdl } from './supergraph';
 
@@ -71,6 +71,10 @@ class UsageError extends Error {}
 export function run(argv: readonly string[], io: CliIo): number {
   const [command, ...rest] = argv;
   const style = createStyle(io.stdout.isTTY === true && io.env.NO_COLOR === undefined);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(USAGE);
+    return EXIT_OK;
+  }
   try {
     switch (command) {
       case 'compose':
@@ -101,7 +105,9 @@ export function run(argv: readonly string[], io: CliIo): number {
       return EXIT_USAGE;
     }
     // A bug or an input the libraries choke on: the check could not run, which is not the same as failing.
-    io.stderr.write(`federation-schema: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    io.stderr.write(
+      `federation-schema: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     return EXIT_USAGE;
   }
 }
@@ -134,7 +140,10 @@ function composeCommand(args: readonly string[], io: CliIo, style: Style): numbe
     fs.mkdirSync(path.dirname(outFile), { recursive: true });
     fs.writeFileSync(outFile, contents);
   } catch (error) {
-    return reportInputError(`--out: cannot write ${outFile} (${(error as NodeJS.ErrnoException).code ?? String(error)})`, io);
+    return reportInputError(
+      `--out: cannot write ${outFile} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      io,
+    );
   }
   io.stdout.write(
     `Composed ${subgraphs.value.length} subgraphs into ${displayPath(outFile, io.cwd)} (${composition.hints.length} hints)\n`,
@@ -206,7 +215,15 @@ function diffCommand(args: readonly string[], io: CliIo, style: Style): number {
     const composition = composeSubgraphs(subgraphs.value);
     const targetName = `${displayPath(config.value.file, io.cwd)} (composed)`;
     if (!composition.ok) {
-      report = { ...header, target: targetName, ok: false, exitCode: 1, compositionErrors: composition.errors, summary: summarise([]), changes: [] };
+      report = {
+        ...header,
+        target: targetName,
+        ok: false,
+        exitCode: 1,
+        compositionErrors: composition.errors,
+        summary: summarise([]),
+        changes: [],
+      };
     } else {
       const target = schemaFromSdl(composition.supergraphSdl, targetName, 'composition');
       if (!target.ok) throw new Error(target.error);
@@ -253,35 +270,48 @@ function planCommand(args: readonly string[], io: CliIo, style: Style): number {
   const [operationArg, ...extra] = positionals;
   if (operationArg === undefined || extra.length > 0) throw new UsageError('plan needs exactly one operation file');
 
-  let supergraphFile: string;
-  if (values.supergraph !== undefined) {
-    supergraphFile = path.resolve(io.cwd, values.supergraph);
-  } else {
-    const config = loadConfigFrom(values.config, io);
-    if (!config.ok) return reportInputError(`${config.error} (or pass --supergraph FILE)`, io);
-    supergraphFile = config.value.supergraphFile;
-  }
+  // The config gives the default supergraph and the operations folder, whose fragments the file may spread.
+  // With an explicit --supergraph the config is optional: planning a file from another repository needs none.
+  const config =
+    values.supergraph !== undefined && values.config === undefined
+      ? tryDefaultConfig(io)
+      : loadConfigFrom(values.config, io);
+  if (!config.ok) return reportInputError(`${config.error} (or pass --supergraph FILE)`, io);
+  const supergraphFile =
+    values.supergraph !== undefined ? path.resolve(io.cwd, values.supergraph) : (config.value?.supergraphFile ?? '');
   const schema = loadSchemaFile(supergraphFile, values.supergraph === undefined ? 'supergraph' : '--supergraph');
   if (!schema.ok) return reportInputError(schema.error, io);
   const planning = schema.value.planning;
-  if (!planning) return reportInputError(`--supergraph: ${supergraphFile} is a plain GraphQL schema, not a supergraph`, io);
+  if (!planning)
+    return reportInputError(`--supergraph: ${supergraphFile} is a plain GraphQL schema, not a supergraph`, io);
 
   const operationFile = path.resolve(io.cwd, operationArg);
-  const operationSet = loadOperationFiles([operationFile], 'operation file');
+  const fragmentFiles = config.value
+    ? filesIn(config.value.operationsDir).filter((file) => file !== operationFile)
+    : [];
+  const operationSet = loadOperationFiles([operationFile, ...fragmentFiles], 'operation file');
   if (!operationSet.ok) return reportInputError(operationSet.error, io);
-  const { operations, problems } = operationSet.value;
+  const problems = operationSet.value.problems.filter((problem) => problem.file === operationFile);
+  const operations = operationSet.value.operations.filter((candidate) => candidate.file === operationFile);
   const firstProblem = problems[0];
   if (firstProblem) return reportInputError(`operation file ${operationFile}: ${firstProblem.message}`, io);
-  const names = operations.map((operation) => operation.name);
-  const operation = values.name === undefined && operations.length === 1 ? operations[0] : operations.find((candidate) => candidate.name === values.name);
+  const names = operations.map((candidate) => candidate.name);
+  const operation =
+    values.name === undefined && operations.length === 1
+      ? operations[0]
+      : operations.find((candidate) => candidate.name === values.name);
   if (!operation) {
-    const which = values.name === undefined ? 'contains several operations; pick one with --name' : `has no operation named ${values.name}`;
+    const which =
+      values.name === undefined
+        ? 'contains several operations; pick one with --name'
+        : `has no operation named ${values.name}`;
     return reportInputError(`operation file ${operationFile} ${which} (found: ${names.join(', ') || 'none'})`, io);
   }
 
   const validationErrors = validateOperation(schema.value.api, operation);
   if (validationErrors.length > 0) {
-    for (const error of validationErrors) io.stderr.write(`${style.red('invalid')} ${operation.name}: ${error.message}\n`);
+    for (const error of validationErrors)
+      io.stderr.write(`${style.red('invalid')} ${operation.name}: ${error.message}\n`);
     return EXIT_CHECK_FAILED;
   }
   const planned = planOperation(planning, operation);
@@ -312,6 +342,20 @@ function loadConfigFrom(flag: string | undefined, io: CliIo): Loaded<SchemaConfi
   return config;
 }
 
+/** The default config when it exists; its absence is fine for commands that were given every file they need. */
+function tryDefaultConfig(io: CliIo): Loaded<SchemaConfig | undefined> {
+  if (!fs.existsSync(path.resolve(io.cwd, DEFAULT_CONFIG_FILE))) return { ok: true, value: undefined };
+  return loadConfigFrom(undefined, io);
+}
+
+function filesIn(dir: string): string[] {
+  try {
+    return listOperationFiles(dir);
+  } catch {
+    return [];
+  }
+}
+
 function parseFormat<const T extends OutputFormat>(value: string | undefined, allowed: readonly T[]): T {
   const format = allowed.find((candidate) => candidate === value);
   if (format === undefined) throw new UsageError(`--format must be one of ${allowed.join(', ')} (got "${value}")`);
@@ -324,7 +368,9 @@ function reportInputError(message: string, io: CliIo): number {
 }
 
 const isParseArgsError = (error: unknown): boolean =>
-  error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS');
+  error instanceof Error &&
+  typeof (error as NodeJS.ErrnoException).code === 'string' &&
+  String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS');
 
 if (require.main === module) {
   process.exitCode = run(process.argv.slice(2), {

@@ -72,7 +72,13 @@ export function composeSubgraphs(subgraphs: readonly SubgraphDocument[]): Compos
     return {
       ok: false,
       errors: result.errors.map((error) =>
-        describeIssue(String(error.extensions.code ?? 'COMPOSITION_ERROR'), error.message, error.nodes, locator, subgraphNames),
+        describeIssue(
+          String(error.extensions.code ?? 'COMPOSITION_ERROR'),
+          error.message,
+          error.nodes,
+          locator,
+          subgraphNames,
+        ),
       ),
     };
   }
@@ -146,7 +152,11 @@ class CoordinateLocator {
     if (subgraph === undefined) return undefined;
     let best: CoordinateRange | undefined;
     for (const range of indexed?.ranges ?? []) {
-      if (range.start <= loc.start && loc.end <= range.end && (!best || range.end - range.start < best.end - best.start)) {
+      if (
+        range.start <= loc.start &&
+        loc.end <= range.end &&
+        (!best || range.end - range.start < best.end - best.start)
+      ) {
         best = range;
       }
     }

@@ -69,7 +69,11 @@ export function parseConfig(raw: unknown, configFile: string): Loaded<SchemaConf
   }
 
   const federationVersion = raw.federation_version;
-  if (federationVersion !== undefined && typeof federationVersion !== 'string' && typeof federationVersion !== 'number') {
+  if (
+    federationVersion !== undefined &&
+    typeof federationVersion !== 'string' &&
+    typeof federationVersion !== 'number'
+  ) {
     return fail('federation_version', 'must be a string such as "=2.14.4"');
   }
 
@@ -81,7 +85,8 @@ export function parseConfig(raw: unknown, configFile: string): Loaded<SchemaConf
     const key = `subgraphs.${name}`;
     if (!isMap(entry)) return fail(key, 'must be a mapping with routing_url and schema');
     for (const entryKey of Object.keys(entry)) {
-      if (!SUBGRAPH_KEYS.has(entryKey)) warnings.push(`config ${configFile}: ignoring unknown key \`${key}.${entryKey}\``);
+      if (!SUBGRAPH_KEYS.has(entryKey))
+        warnings.push(`config ${configFile}: ignoring unknown key \`${key}.${entryKey}\``);
     }
     const routingUrl = entry.routing_url ?? '';
     if (typeof routingUrl !== 'string') return fail(`${key}.routing_url`, 'must be a string');

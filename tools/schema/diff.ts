@@ -7,6 +7,7 @@ import {
   isObjectType,
   isScalarType,
   isSpecifiedDirective,
+  isSpecifiedScalarType,
   isUnionType,
   print,
   astFromValue,
@@ -83,7 +84,7 @@ export function diffSchemas(base: GraphQLSchema, target: GraphQLSchema): SchemaC
   const baseTypes = base.getTypeMap();
   const targetTypes = target.getTypeMap();
   for (const [name, baseType] of Object.entries(baseTypes)) {
-    if (name.startsWith('__')) continue;
+    if (isBuiltIn(baseType)) continue;
     const targetType = targetTypes[name];
     if (!targetType) {
       add('breaking', 'TYPE_REMOVED', name, `Type ${name} was removed`, [name]);
@@ -95,23 +96,34 @@ export function diffSchemas(base: GraphQLSchema, target: GraphQLSchema): SchemaC
       diffNamedType(baseType, targetType, add);
     }
   }
-  for (const name of Object.keys(targetTypes)) {
-    if (!name.startsWith('__') && !baseTypes[name]) {
-      add('safe', 'TYPE_ADDED', name, `${kindOf(targetTypes[name] as GraphQLNamedType)} ${name} was added`);
-    }
+  for (const [name, targetType] of Object.entries(targetTypes)) {
+    if (!isBuiltIn(targetType) && !baseTypes[name])
+      add('safe', 'TYPE_ADDED', name, `${kindOf(targetType)} ${name} was added`);
   }
 
   diffDirectives(base.getDirectives(), target.getDirectives(), add);
   return changes.sort(bySeverityThenCoordinate);
 }
 
-type AddChange = (severity: Severity, code: ChangeCode, coordinate: string, message: string, affects?: string[]) => void;
+/**
+ * Introspection types never change, and graphql-js lists a built-in scalar only while some field uses it, so
+ * its appearing or disappearing says nothing a client could notice.
+ */
+const isBuiltIn = (type: GraphQLNamedType): boolean => type.name.startsWith('__') || isSpecifiedScalarType(type);
+
+type AddChange = (
+  severity: Severity,
+  code: ChangeCode,
+  coordinate: string,
+  message: string,
+  affects?: string[],
+) => void;
 
 const SEVERITY_ORDER: Record<Severity, number> = { breaking: 0, dangerous: 1, safe: 2 };
 
 const bySeverityThenCoordinate = (a: SchemaChange, b: SchemaChange): number =>
   SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
-  a.coordinate.localeCompare(b.coordinate) ||
+  a.coordinate.localeCompare(b.coordinate, 'en', { numeric: true }) ||
   a.code.localeCompare(b.code);
 
 function diffRootTypes(base: GraphQLSchema, target: GraphQLSchema, add: AddChange): void {
@@ -126,7 +138,9 @@ function diffRootTypes(base: GraphQLSchema, target: GraphQLSchema, add: AddChang
       add('safe', 'ROOT_TYPE_CHANGED', after.name, `The schema now supports ${operation} operations (${after.name})`);
     } else if (before) {
       const now = after ? `is now ${after.name}` : 'was removed';
-      add('breaking', 'ROOT_TYPE_CHANGED', before.name, `The ${operation} root type ${before.name} ${now}`, [before.name]);
+      add('breaking', 'ROOT_TYPE_CHANGED', before.name, `The ${operation} root type ${before.name} ${now}`, [
+        before.name,
+      ]);
     }
   }
 }
@@ -151,13 +165,18 @@ function diffNamedType(before: GraphQLNamedType, after: GraphQLNamedType, add: A
     const members = new Set(after.getTypes().map((type) => type.name));
     const previous = new Set(before.getTypes().map((type) => type.name));
     for (const member of previous) {
-      if (!members.has(member)) add('breaking', 'UNION_MEMBER_REMOVED', name, `${member} was removed from union ${name}`, [name]);
+      if (!members.has(member))
+        add('breaking', 'UNION_MEMBER_REMOVED', name, `${member} was removed from union ${name}`, [name]);
     }
     for (const member of members) {
       if (!previous.has(member)) {
-        add('dangerous', 'UNION_MEMBER_ADDED', name, `${member} was added to union ${name}; clients may not expect it`, [
+        add(
+          'dangerous',
+          'UNION_MEMBER_ADDED',
           name,
-        ]);
+          `${member} was added to union ${name}; clients may not expect it`,
+          [name],
+        );
       }
     }
   } else if (isEnumType(before) && isEnumType(after)) {
@@ -176,9 +195,13 @@ function diffNamedType(before: GraphQLNamedType, after: GraphQLNamedType, add: A
     for (const value of after.getValues()) {
       if (!previous.has(value.name)) {
         const coordinate = `${name}.${value.name}`;
-        add('dangerous', 'ENUM_VALUE_ADDED', coordinate, `Enum value ${coordinate} was added; clients switching on ${name} may not handle it`, [
-          name,
-        ]);
+        add(
+          'dangerous',
+          'ENUM_VALUE_ADDED',
+          coordinate,
+          `Enum value ${coordinate} was added; clients switching on ${name} may not handle it`,
+          [name],
+        );
       }
     }
   } else if (isInputObjectType(before) && isInputObjectType(after)) {
@@ -199,9 +222,13 @@ function diffInterfaces(
   }
   for (const iface of now) {
     if (!previous.has(iface)) {
-      add('dangerous', 'INTERFACE_ADDED', name, `${name} now implements ${iface}; it can appear where ${iface} is returned`, [
-        iface,
-      ]);
+      add(
+        'dangerous',
+        'INTERFACE_ADDED',
+        name,
+        `${name} now implements ${iface}; it can appear where ${iface} is returned`,
+        [iface],
+      );
     }
   }
 }
@@ -221,7 +248,9 @@ function diffOutputFields(
     }
     if (String(field.type) !== String(now.type)) {
       const safe = isSafeOutputTypeChange(field.type, now.type);
-      const why = safe ? 'clients still get a value of the type they expect' : 'clients may get a value they cannot handle';
+      const why = safe
+        ? 'clients still get a value of the type they expect'
+        : 'clients may get a value they cannot handle';
       add(
         safe ? 'safe' : 'breaking',
         'FIELD_TYPE_CHANGED',
@@ -264,9 +293,13 @@ function diffArguments(
     if (previous.has(argument.name)) continue;
     const coordinate = `${owner}(${argument.name}:)`;
     if (isRequired(argument)) {
-      add('breaking', 'REQUIRED_ARG_ADDED', coordinate, `Required argument ${coordinate} was added; existing callers do not pass it`, [
-        owner,
-      ]);
+      add(
+        'breaking',
+        'REQUIRED_ARG_ADDED',
+        coordinate,
+        `Required argument ${coordinate} was added; existing callers do not pass it`,
+        [owner],
+      );
     } else {
       add('safe', 'OPTIONAL_ARG_ADDED', coordinate, `Optional argument ${coordinate} was added`);
     }
@@ -292,9 +325,13 @@ function diffInputFields(
     if (before[fieldName]) continue;
     const coordinate = `${typeName}.${fieldName}`;
     if (isRequired(field)) {
-      add('breaking', 'REQUIRED_INPUT_FIELD_ADDED', coordinate, `Required input field ${coordinate} was added; existing inputs lack it`, [
-        typeName,
-      ]);
+      add(
+        'breaking',
+        'REQUIRED_INPUT_FIELD_ADDED',
+        coordinate,
+        `Required input field ${coordinate} was added; existing inputs lack it`,
+        [typeName],
+      );
     } else {
       add('safe', 'OPTIONAL_INPUT_FIELD_ADDED', coordinate, `Optional input field ${coordinate} was added`);
     }
@@ -355,9 +392,13 @@ function diffDirectives(before: readonly GraphQLDirective[], after: readonly Gra
     if (isSpecifiedDirective(directive)) continue;
     for (const location of directive.locations) {
       if (!current.locations.includes(location)) {
-        add('breaking', 'DIRECTIVE_LOCATION_REMOVED', coordinate, `${coordinate} can no longer be used on ${location}`, [
+        add(
+          'breaking',
+          'DIRECTIVE_LOCATION_REMOVED',
           coordinate,
-        ]);
+          `${coordinate} can no longer be used on ${location}`,
+          [coordinate],
+        );
       }
     }
     for (const location of current.locations) {
@@ -369,7 +410,8 @@ function diffDirectives(before: readonly GraphQLDirective[], after: readonly Gra
   }
   const previous = new Set(before.map((directive) => directive.name));
   for (const directive of after) {
-    if (!previous.has(directive.name)) add('safe', 'DIRECTIVE_ADDED', `@${directive.name}`, `Directive @${directive.name} was added`);
+    if (!previous.has(directive.name))
+      add('safe', 'DIRECTIVE_ADDED', `@${directive.name}`, `Directive @${directive.name} was added`);
   }
 }
 
@@ -379,7 +421,8 @@ function diffDescription(
   after: string | null | undefined,
   add: AddChange,
 ): void {
-  if ((before ?? '') !== (after ?? '')) add('safe', 'DESCRIPTION_CHANGED', coordinate, `Description of ${coordinate} changed`);
+  if ((before ?? '') !== (after ?? ''))
+    add('safe', 'DESCRIPTION_CHANGED', coordinate, `Description of ${coordinate} changed`);
 }
 
 function diffDeprecation(

@@ -30,8 +30,10 @@ export function createStyle(colour: boolean): Style {
 
 /** Long lists of safe changes drown the ones that matter; people get the first ones, JSON gets them all. */
 const SAFE_CHANGES_SHOWN = 50;
+const SUBGRAPHS_LISTED = 8;
 
-export const renderJson = (report: CheckReport | DiffReport | PlanReport): string => `${JSON.stringify(report, null, 2)}\n`;
+export const renderJson = (report: CheckReport | DiffReport | PlanReport): string =>
+  `${JSON.stringify(report, null, 2)}\n`;
 
 // ---------------------------------------------------------------------------------------------------------
 // Text, for people at a terminal or reading a CI log.
@@ -40,7 +42,7 @@ export function renderCheckText(report: CheckReport, style: Style): string {
   const { composition, changes, operations, hops } = report.checks;
   const lines: string[] = [];
   const indent = '      ';
-  lines.push(style.bold(`Schema check: ${report.config} (${report.subgraphs.length} subgraphs: ${report.subgraphs.join(', ')})`), '');
+  lines.push(style.bold(`Schema check: ${report.config} (${subgraphList(report.subgraphs)})`), '');
 
   lines.push(`${badge(composition.status, style)}  ${style.bold('Composition')}`);
   for (const error of composition.errors) lines.push(...issueLines(error, 'error', style).map((line) => indent + line));
@@ -53,20 +55,23 @@ export function renderCheckText(report: CheckReport, style: Style): string {
     }[freshness];
     lines.push(indent + freshnessText);
   }
-  for (const hint of composition.hints) lines.push(...issueLines(hint, 'hint', style).map((line) => indent + style.dim(line)));
+  for (const hint of composition.hints)
+    lines.push(...issueLines(hint, 'hint', style).map((line) => indent + style.dim(line)));
   lines.push('');
 
   const against = changes.base ? ` against ${changes.base}` : '';
   const { breaking, dangerous, safe } = changes.summary;
-  lines.push(`${badge(changes.status, style)}  ${style.bold(`Schema changes${against}`)}: ${breaking} breaking, ${dangerous} dangerous, ${safe} safe`);
+  const counts = changes.skippedReason ? '' : `: ${breaking} breaking, ${dangerous} dangerous, ${safe} safe`;
+  lines.push(`${badge(changes.status, style)}  ${style.bold(`Schema changes${against}`)}${counts}`);
   if (changes.skippedReason) lines.push(`${indent}skipped: ${changes.skippedReason}`);
   lines.push(...changeLines(changes.changes, style).map((line) => indent + line));
   lines.push('');
 
   const failing = operations.operations.filter((operation) => operation.status === 'fail');
+  const passing = `${operations.operations.length - failing.length} of ${operations.operations.length} pass`;
   lines.push(
-    `${badge(operations.status, style)}  ${style.bold('Operations')} in ${operations.directory}: ` +
-      `${operations.operations.length - failing.length} of ${operations.operations.length} pass`,
+    `${badge(operations.status, style)}  ${style.bold('Operations')}${operations.skippedReason ? '' : `: ${passing}`} ` +
+      style.dim(`(${operations.directory})`),
   );
   if (operations.skippedReason) lines.push(`${indent}skipped: ${operations.skippedReason}`);
   for (const problem of operations.problems) {
@@ -76,11 +81,13 @@ export function renderCheckText(report: CheckReport, style: Style): string {
   for (const operation of failing) {
     lines.push(`${indent}${style.red('FAIL')} ${operation.name} ${style.dim(`(${operation.file})`)}`);
     for (const error of operation.errors) lines.push(`${indent}     ${error.message}`);
-    for (const coordinate of operation.breakingChanges) lines.push(`${indent}     uses ${coordinate}, which has a breaking change`);
+    for (const coordinate of operation.breakingChanges)
+      lines.push(`${indent}     uses ${coordinate}, which has a breaking change`);
   }
   lines.push('');
 
-  const budgetText = hops.defaultBudget === null ? 'no default budget' : `budget ${hops.defaultBudget} sequential fetches`;
+  const budgetText =
+    hops.defaultBudget === null ? 'no default budget' : `budget ${hops.defaultBudget} sequential fetches`;
   lines.push(`${badge(hops.status, style)}  ${style.bold('Network hops')} (${budgetText})`);
   if (hops.skippedReason) lines.push(`${indent}skipped: ${hops.skippedReason}`);
   if (hops.operations.length > 0) {
@@ -116,11 +123,14 @@ export function renderDiffText(report: DiffReport, style: Style): string {
   const lines: string[] = [];
   if (report.compositionErrors.length > 0) {
     lines.push(style.red(`Composition failed; there is no target schema to compare with ${report.base}`));
-    for (const error of report.compositionErrors) lines.push(...issueLines(error, 'error', style).map((line) => `  ${line}`));
+    for (const error of report.compositionErrors)
+      lines.push(...issueLines(error, 'error', style).map((line) => `  ${line}`));
     return `${lines.join('\n')}\n`;
   }
   const { breaking, dangerous, safe } = report.summary;
-  lines.push(style.bold(`${report.target} against ${report.base}: ${breaking} breaking, ${dangerous} dangerous, ${safe} safe`));
+  lines.push(
+    style.bold(`${report.target} against ${report.base}: ${breaking} breaking, ${dangerous} dangerous, ${safe} safe`),
+  );
   lines.push(...changeLines(report.changes, style).map((line) => `  ${line}`));
   return `${lines.join('\n')}\n`;
 }
@@ -135,7 +145,11 @@ export function renderPlanText(report: PlanReport, style: Style): string {
   ].join('\n');
 }
 
-export function renderCompositionIssues(issues: readonly CompositionIssue[], kind: 'error' | 'hint', style: Style): string {
+export function renderCompositionIssues(
+  issues: readonly CompositionIssue[],
+  kind: 'error' | 'hint',
+  style: Style,
+): string {
   return issues.map((issue) => `${issueLines(issue, kind, style).join('\n')}\n`).join('');
 }
 
@@ -153,19 +167,35 @@ function changeLines(changes: readonly (ChangeEntry | CheckedChangeEntry)[], sty
   const safe = changes.filter((change) => change.severity === 'safe');
   const shown = [...changes.filter((change) => change.severity !== 'safe'), ...safe.slice(0, SAFE_CHANGES_SHOWN)];
   for (const change of shown) {
-    lines.push(`${colour[change.severity](change.severity.padEnd(9))} ${change.coordinate}  ${style.dim(change.code)}  ${change.message}`);
-    const operations = operationsUsing(change);
-    if (operations.length > 0) {
-      const users = operations.map((operation) => `${operation.name} (${operation.file})`).join(', ');
+    lines.push(
+      `${colour[change.severity](change.severity.padEnd(9))} ${change.coordinate}  ${style.dim(change.code)}  ${change.message}`,
+    );
+    if (!isCheckedChange(change)) continue;
+    if (change.operations.length > 0) {
+      const users = change.operations.map((operation) => `${operation.name} (${operation.file})`).join(', ');
       lines.push(`          used by ${users}`);
+    } else if (change.severity === 'breaking') {
+      lines.push(style.dim('          used by no client operation: reported, not failing'));
     }
   }
-  if (safe.length > SAFE_CHANGES_SHOWN) lines.push(`... and ${safe.length - SAFE_CHANGES_SHOWN} more safe changes (--format json lists all)`);
+  if (safe.length > SAFE_CHANGES_SHOWN)
+    lines.push(`... and ${safe.length - SAFE_CHANGES_SHOWN} more safe changes (--format json lists all)`);
   return lines;
 }
 
+/** Changes from `check` carry the operations that use them; changes from `diff` do not. */
+const isCheckedChange = (change: ChangeEntry | CheckedChangeEntry): change is CheckedChangeEntry =>
+  'operations' in change;
+
 const operationsUsing = (change: ChangeEntry | CheckedChangeEntry): CheckedChangeEntry['operations'] =>
-  'operations' in change ? change.operations : [];
+  isCheckedChange(change) ? change.operations : [];
+
+/** `3 subgraphs: a, b, c`, shortened for federations too large to list on one line. */
+function subgraphList(names: readonly string[], quote: (name: string) => string = (name) => name): string {
+  const shown = names.slice(0, SUBGRAPHS_LISTED).map(quote).join(', ');
+  const more = names.length > SUBGRAPHS_LISTED ? `, … (${names.length - SUBGRAPHS_LISTED} more)` : '';
+  return `${names.length} subgraphs: ${shown}${more}`;
+}
 
 function badge(status: SectionStatus, style: Style): string {
   if (status === 'pass') return style.green('PASS');
@@ -179,7 +209,8 @@ function hopVerdict(result: HopResult): string {
   if (result.regressed && result.base) reasons.push(`regressed from ${result.base.sequentialFetches}`);
   if (result.overBudget) reasons.push(`over budget ${result.budget}`);
   if (reasons.length > 0) return reasons.join(', ');
-  if (result.base && result.sequentialFetches < result.base.sequentialFetches) return `improved from ${result.base.sequentialFetches}`;
+  if (result.base && result.sequentialFetches < result.base.sequentialFetches)
+    return `improved from ${result.base.sequentialFetches}`;
   return '';
 }
 
@@ -203,26 +234,39 @@ export function renderCheckMarkdown(report: CheckReport): string {
   const { composition, changes, operations, hops } = report.checks;
   const out: string[] = [];
   out.push(`### ${report.ok ? '✅ Schema check passed' : '❌ Schema check failed'}`, '');
-  out.push(`Config \`${report.config}\`, ${report.subgraphs.length} subgraphs: ${report.subgraphs.map(code).join(', ')}.`, '');
+  out.push(`Config ${code(report.config)}: ${subgraphList(report.subgraphs, code)}.`, '');
 
   const failingOperations = operations.operations.filter((operation) => operation.status === 'fail');
   const freshness = composition.supergraph ? `supergraph ${composition.supergraph.freshness}` : '';
   out.push('| Check | Result |', '| --- | --- |');
-  out.push(`| Composition | ${MARK[composition.status]} ${composition.errors.length} errors, ${composition.hints.length} hints${freshness ? `, ${freshness}` : ''} |`);
-  out.push(`| Schema changes | ${MARK[changes.status]} ${changes.summary.breaking} breaking, ${changes.summary.dangerous} dangerous, ${changes.summary.safe} safe |`);
-  out.push(`| Operations | ${MARK[operations.status]} ${operations.operations.length - failingOperations.length} of ${operations.operations.length} pass |`);
-  out.push(`| Network hops | ${MARK[hops.status]} ${hops.operations.filter((result) => result.status === 'fail').length} over base or budget |`);
+  out.push(
+    `| Composition | ${MARK[composition.status]} ${composition.errors.length} errors, ${composition.hints.length} hints${freshness ? `, ${freshness}` : ''} |`,
+  );
+  out.push(
+    `| Schema changes | ${MARK[changes.status]} ${changes.summary.breaking} breaking, ${changes.summary.dangerous} dangerous, ${changes.summary.safe} safe |`,
+  );
+  out.push(
+    `| Operations | ${MARK[operations.status]} ${operations.operations.length - failingOperations.length} of ${operations.operations.length} pass |`,
+  );
+  out.push(
+    `| Network hops | ${MARK[hops.status]} ${hops.operations.filter((result) => result.status === 'fail').length} over base or budget |`,
+  );
   out.push('');
 
   if (composition.errors.length > 0) {
     out.push('#### Composition errors', '', '| Code | Subgraphs | Coordinate | Message |', '| --- | --- | --- | --- |');
     for (const error of composition.errors) {
-      out.push(`| ${code(error.code)} | ${error.subgraphs.join(', ')} | ${error.coordinate ? code(error.coordinate) : ''} | ${cell(error.message)} |`);
+      out.push(
+        `| ${code(error.code)} | ${error.subgraphs.join(', ')} | ${error.coordinate ? code(error.coordinate) : ''} | ${cell(error.message)} |`,
+      );
     }
     out.push('');
   }
   if (composition.supergraph && composition.supergraph.freshness !== 'fresh') {
-    out.push(`> **${code(composition.supergraph.file)} is ${composition.supergraph.freshness}.** Run \`compose\` and commit the result.`, '');
+    out.push(
+      `> **${code(composition.supergraph.file)} is ${composition.supergraph.freshness}.** Run \`compose\` and commit the result.`,
+      '',
+    );
   }
 
   if (changes.changes.length > 0) {
@@ -246,7 +290,7 @@ export function renderCheckMarkdown(report: CheckReport): string {
         ...operation.errors.map((error) => error.message),
         ...operation.breakingChanges.map((coordinate) => `uses ${code(coordinate)}, which has a breaking change`),
       ];
-      out.push(`- **${operation.name}** (${code(operation.file)}): ${reasons.map(cell).join('; ')}`);
+      out.push(`- **${operation.name}** (${code(operation.file)})`, ...reasons.map((reason) => `  - ${cell(reason)}`));
     }
     out.push('');
   }
@@ -269,7 +313,8 @@ export function renderDiffMarkdown(report: DiffReport): string {
   const out: string[] = [];
   if (report.compositionErrors.length > 0) {
     out.push('### ❌ Composition failed', '');
-    for (const error of report.compositionErrors) out.push(`- ${code(error.code)} ${error.coordinate ? code(error.coordinate) : ''} ${cell(error.message)}`);
+    for (const error of report.compositionErrors)
+      out.push(`- ${code(error.code)} ${error.coordinate ? code(error.coordinate) : ''} ${cell(error.message)}`);
     return `${out.join('\n')}\n`;
   }
   const { breaking, dangerous, safe } = report.summary;

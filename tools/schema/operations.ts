@@ -34,7 +34,8 @@ export interface ClientOperation {
 export interface OperationFileProblem {
   readonly file: string;
   readonly operation: string | null;
-  readonly code: 'GRAPHQL_PARSE_FAILED' | 'ANONYMOUS_OPERATION' | 'DUPLICATE_OPERATION_NAME' | 'DUPLICATE_FRAGMENT_NAME';
+  readonly code:
+    'GRAPHQL_PARSE_FAILED' | 'ANONYMOUS_OPERATION' | 'DUPLICATE_OPERATION_NAME' | 'DUPLICATE_FRAGMENT_NAME';
   readonly message: string;
 }
 
@@ -50,7 +51,12 @@ const OPERATION_FILE = /\.(graphql|gql)$/;
  * generators allow, so an operation in one file may spread a fragment defined in another. A missing folder is
  * bad input only when the user named it; the default folder may simply not exist yet.
  */
-export function loadOperations(dir: string, explicitlyRequested: boolean, what: string): Loaded<OperationSet> {
+export function loadOperations(
+  dir: string,
+  explicitlyRequested: boolean,
+  what: string,
+  displayFile: (file: string) => string = (file) => file,
+): Loaded<OperationSet> {
   let files: string[];
   try {
     files = listOperationFiles(dir);
@@ -60,11 +66,15 @@ export function loadOperations(dir: string, explicitlyRequested: boolean, what: 
     }
     return inputError(`${what}: cannot read ${dir} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
   }
-  return loadOperationFiles(files, what);
+  return loadOperationFiles(files, what, displayFile);
 }
 
 /** Reads and splits the given operation files; unreadable files are bad input, unparsable ones are problems. */
-export function loadOperationFiles(files: readonly string[], what: string): Loaded<OperationSet> {
+export function loadOperationFiles(
+  files: readonly string[],
+  what: string,
+  displayFile: (file: string) => string = (file) => file,
+): Loaded<OperationSet> {
   const problems: OperationFileProblem[] = [];
   const fragments = new Map<string, FragmentDefinitionNode>();
   const definitions: { file: string; definition: OperationDefinitionNode }[] = [];
@@ -89,7 +99,12 @@ export function loadOperationFiles(files: readonly string[], what: string): Load
       if (definition.kind === Kind.FRAGMENT_DEFINITION) {
         const name = definition.name.value;
         if (fragments.has(name)) {
-          problems.push({ file, operation: null, code: 'DUPLICATE_FRAGMENT_NAME', message: `Fragment ${name} is defined more than once` });
+          problems.push({
+            file,
+            operation: null,
+            code: 'DUPLICATE_FRAGMENT_NAME',
+            message: `Fragment ${name} is defined more than once`,
+          });
         } else {
           fragments.set(name, definition);
         }
@@ -118,7 +133,7 @@ export function loadOperationFiles(files: readonly string[], what: string): Load
         file,
         operation: name,
         code: 'DUPLICATE_OPERATION_NAME',
-        message: `Operation ${name} is also defined in ${firstFile}; operation names must be unique`,
+        message: `Operation ${name} is also defined in ${displayFile(firstFile)}; operation names must be unique`,
       });
       continue;
     }
@@ -133,7 +148,8 @@ export function loadOperationFiles(files: readonly string[], what: string): Load
   return loaded({ operations, problems });
 }
 
-function listOperationFiles(dir: string): string[] {
+/** Every `.graphql`/`.gql` file under `dir`, sorted; throws like `fs.readdirSync` when `dir` is unreadable. */
+export function listOperationFiles(dir: string): string[] {
   const files: string[] = [];
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);

@@ -42,7 +42,12 @@ export function schemaFromSdl(sdl: string, origin: string, what: string): Loaded
     try {
       const supergraph = Supergraph.build(sdl);
       const apiSchema = supergraph.apiSchema();
-      return loaded({ origin, sdl, api: apiSchema.toGraphQLJSSchema(), planning: new PlanningSchema(supergraph, apiSchema) });
+      return loaded({
+        origin,
+        sdl,
+        api: apiSchema.toGraphQLJSSchema(),
+        planning: new PlanningSchema(supergraph, apiSchema),
+      });
     } catch (error) {
       return inputError(`${what}: ${origin} is not a valid supergraph: ${firstLine(error)}`);
     }
@@ -54,4 +59,5 @@ export function schemaFromSdl(sdl: string, origin: string, what: string): Loaded
   }
 }
 
-const firstLine = (error: unknown): string => String(error instanceof Error ? error.message : error).split('\n')[0] ?? '';
+const firstLine = (error: unknown): string =>
+  String(error instanceof Error ? error.message : error).split('\n')[0] ?? '';
