@@ -1,63 +1,259 @@
-import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import type { Fetcher } from '@apollo/utils.fetcher';
-import { GraphQLError } from 'graphql';
-import { callerHeaders, type Caller } from '../lib/identity';
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
+import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { CHANGES_EXTENSION, type EntityChange } from '../lib/events';
+import { callerHeaders, encodeCaller, type Caller } from '../lib/identity';
+import type { EntityCache } from './cache/entity-cache';
+import { nullPropagatedAcrossFetches, planBatch, splitBatch, type FetchResult, type PlannedFetch } from './fetch/batch';
+import { shapeOf, withEntityKeys } from './fetch/document';
+import { SubgraphRequestError, type SubgraphHttpClient, type SubgraphResponse } from './fetch/http-client';
 import type { GatewayMetrics } from './metrics';
+
+/** What one client request did on the network; shown in development as a response extension. */
+export interface RequestStats {
+  /** Fetches the query plan asked for. */
+  fetches: number;
+  /** HTTP requests actually sent to subgraphs. */
+  subgraphRequests: number;
+  representationsAsked: number;
+  representationsSent: number;
+  entityCacheHits: number;
+  entityCacheMisses: number;
+}
 
 export interface GatewayContext {
   caller: Caller;
+  stats: RequestStats;
+}
+
+export const newRequestStats = (): RequestStats => ({
+  fetches: 0,
+  subgraphRequests: 0,
+  representationsAsked: 0,
+  representationsSent: 0,
+  entityCacheHits: 0,
+  entityCacheMisses: 0,
+});
+
+export interface DataSourceOptions {
+  serviceSecret: string;
+  timeoutMs: number;
+  metrics: GatewayMetrics;
+  http: SubgraphHttpClient;
+  /** Coalesce a wave's fetches into one HTTP request and send identical representations once. */
+  batching: boolean;
+  /** Share identical in-flight queries (same document, variables and caller) across client requests. */
+  dedupInflight: boolean;
+  cache?: EntityCache;
+  /** The key fields of an entity type in this subgraph (from the supergraph), to match answers to representations. */
+  entityKeys?: (typename: string) => string[] | undefined;
+}
+
+interface PendingFetch extends PlannedFetch {
+  resolve(result: FetchResult): void;
+  reject(error: unknown): void;
 }
 
 /**
- * The gateway's one seam onto the network: every subgraph fetch goes through `process()` here. It forwards
- * the caller's identity, signed so that subgraphs trust only the gateway; bounds each fetch by a timeout; and
- * turns network failures into errors with stable codes (SUBGRAPH_UNAVAILABLE, SUBGRAPH_TIMEOUT) so the
- * client gets partial data with a clear error instead of a masked internal one.
+ * The gateway's one seam onto the network: Apollo Gateway's executor calls `process()` once per plan fetch.
+ *
+ * Fetches of one client request to this subgraph that arrive in the same tick (one plan wave: the executor
+ * starts every fetch of a Parallel node synchronously) are queued and flushed together on the next tick, like
+ * DataLoader's batch. The flush asks the entity cache for what it already has, plans one HTTP request for the
+ * rest (`planBatch`), shares it with any identical request already in flight, and hands every fetch exactly
+ * the result it would have had alone.
  */
-export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
+  private readonly queues = new WeakMap<object, PendingFetch[]>();
+  private readonly inflight = new Map<string, Promise<SubgraphResponse>>();
+
   constructor(
     readonly name: string,
-    url: string,
-    private readonly options: { serviceSecret: string; timeoutMs: number; metrics: GatewayMetrics },
-  ) {
-    super({ url });
-    const timeoutMs = options.timeoutMs;
-    this.fetcher = ((input: string, init?: RequestInit) =>
-      fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) })) as unknown as Fetcher;
-  }
+    readonly url: string,
+    private readonly options: DataSourceOptions,
+  ) {}
 
-  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
-    const caller = context?.caller;
-    if (!caller || !request.http) return;
-    for (const [name, value] of Object.entries(callerHeaders(this.options.serviceSecret, caller))) {
-      request.http.headers.set(name, value);
+  async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
+    const request = { query: options.request.query!, variables: options.request.variables, operationName: options.request.operationName };
+    if (options.kind !== GraphQLDataSourceRequestKind.INCOMING_OPERATION) {
+      return (await this.send(request, { kind: 'anonymous' }, 'query', undefined)) as GatewayGraphQLResponse;
     }
+    const context = options.context as GatewayContext;
+    context.stats.fetches++;
+    this.options.metrics.subgraphFetches.inc({ subgraph: this.name });
+    const original = shapeOf(request.query);
+    const shape = this.options.entityKeys ? withEntityKeys(original, this.options.entityKeys) : original;
+    if (shape !== original) request.query = shape.query;
+    if (shape.operation !== 'query' || !this.options.batching) {
+      return (await this.flushOne({ request, shape }, context)) as GatewayGraphQLResponse;
+    }
+    return new Promise<FetchResult>((resolve, reject) => {
+      let queue = this.queues.get(context);
+      if (!queue) {
+        queue = [];
+        this.queues.set(context, queue);
+        const flushing = queue;
+        // After the executor has started every fetch of this wave (its synchronous pass and the promise jobs it
+        // queued), flush them together.
+        void Promise.resolve().then(() =>
+          process.nextTick(() => {
+            this.queues.delete(context);
+            void this.flush(flushing, context);
+          }),
+        );
+      }
+      queue.push({ request, shape, resolve, reject });
+    }) as Promise<GatewayGraphQLResponse>;
   }
 
-  override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>) {
-    const started = performance.now();
-    this.options.metrics.subgraphRequests.inc({ subgraph: this.name });
+  private async flushOne(fetch: PlannedFetch, context: GatewayContext): Promise<FetchResult> {
+    return new Promise<FetchResult>((resolve, reject) => void this.flush([{ ...fetch, resolve, reject }], context));
+  }
+
+  private async flush(fetches: PendingFetch[], context: GatewayContext): Promise<void> {
     try {
-      return await super.process(options);
+      let pending: { fetch: PendingFetch; planned: PlannedFetch; complete?: (result: FetchResult) => FetchResult }[] = [];
+      if (this.options.cache && fetches[0]!.shape.operation === 'query') {
+        const outcomes = await this.options.cache.resolve(this.name, fetches, context);
+        outcomes.forEach((outcome, index) => {
+          const fetch = fetches[index]!;
+          if (outcome.kind === 'hit') fetch.resolve(outcome.result);
+          else if (outcome.kind === 'miss') pending.push({ fetch, planned: outcome.residual, complete: outcome.complete });
+          else pending.push({ fetch, planned: fetch });
+        });
+      } else {
+        pending = fetches.map((fetch) => ({ fetch, planned: fetch }));
+      }
+      if (pending.length === 0) return;
+
+      const plan = planBatch(
+        pending.map((entry) => entry.planned),
+        { dedupeRepresentations: this.options.batching },
+      );
+      const groups = plan.units.every((unit) => unit.shape.mergeable) || plan.units.length === 1 ? [pending] : pending.map((entry) => [entry]);
+      await Promise.all(
+        groups.map(async (group) => {
+          const groupPlan = groups.length === 1 ? plan : planBatch(group.map((entry) => entry.planned), { dedupeRepresentations: this.options.batching });
+          context.stats.representationsAsked += groupPlan.representationsAsked;
+          context.stats.representationsSent += groupPlan.representationsSent;
+          this.options.metrics.subgraphRepresentations.inc({ subgraph: this.name }, groupPlan.representationsSent);
+          if (groupPlan.representationsAsked > groupPlan.representationsSent) {
+            this.options.metrics.deduplicated.inc({ kind: 'representation' }, groupPlan.representationsAsked - groupPlan.representationsSent);
+          }
+          if (group.length > 1) this.options.metrics.deduplicated.inc({ kind: 'batched_fetch' }, group.length - 1);
+          try {
+            const response = await this.send(groupPlan.body, context.caller, group[0]!.planned.shape.operation, context);
+            if (group.length > 1 && nullPropagatedAcrossFetches(groupPlan, response)) {
+              // One fetch's error nulled data that other fetches shared (a failed `_entities` list nulls the
+              // whole merged response). Each fetch is asked again alone, so each gets exactly what it would
+              // have had without batching. Costs one more round trip, on this error path only.
+              await Promise.all(group.map((entry) => this.isolate(entry, context)));
+              return;
+            }
+            const results = splitBatch(groupPlan, response, group.length, this.name);
+            group.forEach((entry, index) => {
+              const result = results[index]!;
+              entry.fetch.resolve(entry.complete ? entry.complete(result) : result);
+            });
+          } catch (error) {
+            for (const entry of group) entry.fetch.reject(error);
+          }
+        }),
+      );
     } catch (error) {
-      this.options.metrics.subgraphErrors.inc({ subgraph: this.name });
-      throw error;
-    } finally {
-      this.options.metrics.subgraphDuration.observe((performance.now() - started) / 1000, { subgraph: this.name });
+      for (const fetch of fetches) fetch.reject(error);
     }
   }
 
-  override didEncounterError(error: Error, _request: unknown, response?: { status: number }): void {
-    if (response) {
-      throw new GraphQLError(`Subgraph '${this.name}' answered HTTP ${response.status}`, {
-        extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: this.name, http: { status: 502 } },
+  private async isolate(
+    entry: { fetch: PendingFetch; planned: PlannedFetch; complete?: (result: FetchResult) => FetchResult },
+    context: GatewayContext,
+  ): Promise<void> {
+    try {
+      const plan = planBatch([entry.planned], { dedupeRepresentations: this.options.batching });
+      const response = await this.send(plan.body, context.caller, entry.planned.shape.operation, context);
+      const [result] = splitBatch(plan, response, 1, this.name);
+      entry.fetch.resolve(entry.complete ? entry.complete(result!) : result!);
+    } catch (error) {
+      entry.fetch.reject(error);
+    }
+  }
+
+  /** One HTTP request (shared with an identical one in flight), parsed; transport failures become stable codes. */
+  private async send(
+    body: { query: string; variables?: Record<string, unknown>; operationName?: string },
+    caller: Caller,
+    operation: string,
+    context: GatewayContext | undefined,
+  ): Promise<FetchResult> {
+    const payload = JSON.stringify(body);
+    const headers = callerHeaders(this.options.serviceSecret, caller);
+    let response: SubgraphResponse;
+    const shareable = this.options.dedupInflight && operation === 'query';
+    const key = shareable ? `${encodeCaller(caller) ?? ''}\u0000${payload}` : undefined;
+    const existing = key === undefined ? undefined : this.inflight.get(key);
+    if (existing) {
+      this.options.metrics.deduplicated.inc({ kind: 'inflight' });
+      response = await existing.catch((error: unknown) => Promise.reject(this.transportError(error)));
+    } else {
+      if (context) context.stats.subgraphRequests++;
+      this.options.metrics.subgraphRequests.inc({ subgraph: this.name });
+      const started = performance.now();
+      const sending = this.options.http.post(this.url, payload, headers, this.options.timeoutMs);
+      if (key !== undefined) {
+        this.inflight.set(key, sending);
+        void sending.then(
+          () => this.inflight.delete(key),
+          () => this.inflight.delete(key),
+        );
+      }
+      try {
+        response = await sending;
+      } catch (error) {
+        this.options.metrics.subgraphErrors.inc({ subgraph: this.name });
+        throw this.transportError(error);
+      } finally {
+        this.options.metrics.subgraphDuration.observe((performance.now() - started) / 1000, { subgraph: this.name });
+      }
+    }
+    const result = this.parse(response);
+    const changes = result.extensions?.[CHANGES_EXTENSION];
+    if (operation !== 'query' && Array.isArray(changes) && this.options.cache) {
+      // Evict before the mutation's answer goes back, so the caller's next read cannot see the old value.
+      await this.options.cache.evict(changes as EntityChange[]);
+    }
+    return { data: result.data, ...(result.errors ? { errors: result.errors } : {}) };
+  }
+
+  private parse(response: SubgraphResponse): FetchResult & { extensions?: Record<string, unknown> } {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(response.body);
+    } catch {
+      parsed = undefined;
+    }
+    const result = parsed as { data?: unknown; errors?: unknown } | undefined;
+    const isGraphQL = result !== undefined && result !== null && typeof result === 'object' && ('data' in result || Array.isArray(result.errors));
+    if (!isGraphQL || (response.status >= 500 && !('data' in result) && !Array.isArray(result.errors))) {
+      this.options.metrics.subgraphErrors.inc({ subgraph: this.name });
+      throw new GraphQLError(`Subgraph '${this.name}' answered HTTP ${response.status} without a GraphQL response`, {
+        extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: this.name },
       });
     }
-    const timedOut = error.name === 'TimeoutError' || error.name === 'AbortError';
-    throw new GraphQLError(
-      timedOut
-        ? `Subgraph '${this.name}' did not answer within ${this.options.timeoutMs} ms`
-        : `Subgraph '${this.name}' is unavailable`,
+    const extensions = (result as { extensions?: Record<string, unknown> }).extensions;
+    return {
+      data: (result as { data?: Record<string, unknown> | null }).data,
+      ...(Array.isArray(result.errors) ? { errors: result.errors as GraphQLFormattedError[] } : {}),
+      ...(extensions ? { extensions } : {}),
+    };
+  }
+
+  private transportError(error: unknown): GraphQLError {
+    if (error instanceof GraphQLError) return error;
+    const timedOut = error instanceof SubgraphRequestError && error.kind === 'timeout';
+    return new GraphQLError(
+      timedOut ? `Subgraph '${this.name}' did not answer within ${this.options.timeoutMs} ms` : `Subgraph '${this.name}' is unavailable`,
       { extensions: { code: timedOut ? 'SUBGRAPH_TIMEOUT' : 'SUBGRAPH_UNAVAILABLE', serviceName: this.name } },
     );
   }

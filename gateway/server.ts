@@ -1,25 +1,34 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import { ApolloGateway } from '@apollo/gateway';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import {
   ApolloServerPluginLandingPageDisabled,
-  ApolloServerPluginUsageReportingDisabled,
   ApolloServerPluginSchemaReportingDisabled,
+  ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { Config } from '../lib/config';
 import { maskUnexpectedErrors } from '../lib/errors';
-import { createRouter, executeGraphQL, readGraphQLBody, sendJson, type RouteHandler } from '../lib/http';
+import type { ChangeSubscriber } from '../lib/events';
+import { createRouter, readGraphQLBody, runGraphQL, sendJson, writeGraphQLResult, type RouteHandler } from '../lib/http';
 import type { Logger } from '../lib/logger';
 import { createAuthenticator } from './auth';
-import { SubgraphDataSource, type GatewayContext } from './datasource';
+import { createEntityCache, type EntityCache } from './cache/entity-cache';
+import { persistedQueryCache } from './cache/persisted-queries';
+import { createCachePolicy, type CachePolicy } from './cache/policy';
+import { createMemoryCacheStore, createRedisCacheStore, type CacheStore } from './cache/store';
+import { newRequestStats, SubgraphDataSource, type GatewayContext } from './datasource';
 import { explorerHtml } from './explorer';
+import { createSubgraphHttpClient } from './fetch/http-client';
+import { createInboundDeduplicator } from './inbound';
 import { createGatewayMetrics } from './metrics';
 
 export interface GatewayServer {
   listener: http.RequestListener;
   metrics: ReturnType<typeof createGatewayMetrics>;
+  cacheStore: CacheStore;
+  entityCache: EntityCache | undefined;
   /** Subgraph name to the URL the gateway sends it requests at. */
   subgraphUrls(): Map<string, string>;
   /** Re-reads the supergraph file; the new schema serves the next request, in-flight requests finish on the old. */
@@ -27,75 +36,120 @@ export interface GatewayServer {
   stop(): Promise<void>;
 }
 
+export interface GatewayDependencies {
+  /** Change events from subgraphs (Redis stream); evictions for writes that did not pass through this gateway. */
+  changes?: ChangeSubscriber;
+}
+
 /**
  * Builds the gateway from its config: Apollo Gateway over a static supergraph file (anyone's, not only ours),
- * served over node:http with health, readiness, metrics and an explorer. Knows no ports.
+ * with our own subgraph data source (batching, deduplication, entity cache) and a node:http front (health,
+ * readiness, metrics, explorer, inbound deduplication). Knows no ports.
  */
-export async function createGatewayServer(config: Readonly<Config>, logger: Logger): Promise<GatewayServer> {
+export async function createGatewayServer(
+  config: Readonly<Config>,
+  logger: Logger,
+  dependencies: GatewayDependencies = {},
+): Promise<GatewayServer> {
+  const settings = config.gateway;
   const metrics = createGatewayMetrics();
   const urls = new Map<string, string>();
-  let updateSupergraph: ((sdl: string) => void) | undefined;
+  const http = createSubgraphHttpClient();
+  const cacheStore: CacheStore = config.redis.url
+    ? createRedisCacheStore({ url: config.redis.url, timeoutMs: config.redis.commandTimeoutMs, logger, metrics })
+    : createMemoryCacheStore(settings.entityCache.maxEntries);
+
   const readSupergraph = (): string => {
     try {
-      return fs.readFileSync(config.gateway.supergraphPath, 'utf8');
+      return fs.readFileSync(settings.supergraphPath, 'utf8');
     } catch (error) {
-      throw new Error(
-        `SUPERGRAPH_PATH: cannot read '${config.gateway.supergraphPath}': ${error instanceof Error ? error.message : String(error)}`,
-      );
+      throw new Error(`SUPERGRAPH_PATH: cannot read '${settings.supergraphPath}': ${error instanceof Error ? error.message : String(error)}`);
     }
   };
+  // The cache policy follows the supergraph; a reload swaps it with the schema.
+  let entityCache: EntityCache | undefined;
+  let policy: CachePolicy | undefined;
+  const usePolicy = (sdl: string) => {
+    policy = createCachePolicy(sdl, settings.entityCache.ttlOverrides);
+    entityCache = settings.entityCache.enabled ? createEntityCache({ store: cacheStore, policy, metrics, logger }) : undefined;
+  };
+  const cacheProxy: EntityCache = {
+    resolve: (subgraph, fetches, context) =>
+      entityCache ? entityCache.resolve(subgraph, fetches, context) : Promise.resolve(fetches.map(() => ({ kind: 'bypass' as const }))),
+    evict: (changes) => entityCache?.evict(changes) ?? Promise.resolve(),
+  };
 
+  let updateSupergraph: ((sdl: string) => void) | undefined;
+  const gatewayLogger = {
+    debug: (message: unknown) => logger.debug(String(message)),
+    info: (message: unknown) => logger.debug(String(message)),
+    warn: (message: unknown) => logger.warn(String(message)),
+    error: (message: unknown) => logger.error(String(message)),
+  };
   const gateway = new ApolloGateway({
     supergraphSdl: async ({ update }) => {
       updateSupergraph = update;
-      return { supergraphSdl: readSupergraph() };
+      const sdl = readSupergraph();
+      usePolicy(sdl);
+      return { supergraphSdl: sdl };
     },
     buildService: ({ name, url }) => {
-      const target = config.gateway.subgraphUrls[name.toLowerCase()] ?? url;
+      const target = settings.subgraphUrls[name.toLowerCase()] ?? url;
       if (!target) throw new Error(`Subgraph '${name}' has no routing URL; set SUBGRAPH_URL_${name.toUpperCase()}`);
       urls.set(name, target);
       return new SubgraphDataSource(name, target, {
         serviceSecret: config.serviceSecret,
-        timeoutMs: config.gateway.subgraphTimeoutMs,
+        timeoutMs: settings.subgraphTimeoutMs,
         metrics,
+        http,
+        batching: settings.batching,
+        dedupInflight: settings.dedupInflight,
+        cache: settings.entityCache.enabled ? cacheProxy : undefined,
+        entityKeys: (typename) => policy?.keyFields(name, typename),
       });
     },
-    logger: {
-      debug: (message) => logger.debug(String(message)),
-      info: (message) => logger.debug(String(message)),
-      warn: (message) => logger.warn(String(message)),
-      error: (message) => logger.error(String(message)),
-    },
+    __exposeQueryPlanExperimental: settings.debugExtensions,
+    logger: gatewayLogger,
   });
 
+  const plugins: ApolloServerPlugin<GatewayContext>[] = [
+    config.development ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }) : ApolloServerPluginLandingPageDisabled(),
+    ApolloServerPluginUsageReportingDisabled(),
+    ApolloServerPluginSchemaReportingDisabled(),
+  ];
+  if (settings.debugExtensions) {
+    // What this request did on the network, as Apollo Router and Cosmo show it in development.
+    plugins.push({
+      async requestDidStart() {
+        return {
+          async willSendResponse({ response, contextValue }) {
+            if (response.body.kind !== 'single') return;
+            response.body.singleResult.extensions = { ...response.body.singleResult.extensions, gateway: { ...contextValue.stats } };
+          },
+        };
+      },
+    });
+  }
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     includeStacktraceInErrorResponses: config.development,
     formatError: maskUnexpectedErrors(config.development),
     introspection: true,
-    plugins: [
-      config.development
-        ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
-        : ApolloServerPluginLandingPageDisabled(),
-      ApolloServerPluginUsageReportingDisabled(),
-      ApolloServerPluginSchemaReportingDisabled(),
-    ],
-    logger: {
-      debug: (message) => logger.debug(String(message)),
-      info: (message) => logger.debug(String(message)),
-      warn: (message) => logger.warn(String(message)),
-      error: (message) => logger.error(String(message)),
-    },
+    persistedQueries: settings.persistedQueries ? { cache: persistedQueryCache(cacheStore) } : false,
+    plugins,
+    logger: gatewayLogger,
   });
   await apollo.start();
-  const authenticate = createAuthenticator(config.gateway.jwt);
+  const authenticate = createAuthenticator(settings.jwt);
+  const inbound = createInboundDeduplicator(settings.dedupInbound, metrics);
 
   const graphql: RouteHandler = async (req, res) => {
     const started = performance.now();
     try {
       const caller = await authenticate(req);
-      const body = await readGraphQLBody(req, config.gateway.bodyLimitBytes);
-      await executeGraphQL(apollo, req, res, body, async () => ({ caller }));
+      const body = await readGraphQLBody(req, settings.bodyLimitBytes);
+      const execute = () => runGraphQL(apollo, req, body, async () => ({ caller, stats: newRequestStats() }));
+      writeGraphQLResult(res, await inbound.run(req, body, caller, execute));
     } finally {
       metrics.requestDuration.observe((performance.now() - started) / 1000);
       res.once('finish', () => metrics.httpRequests.inc({ route: '/graphql', status: String(res.statusCode) }));
@@ -106,13 +160,8 @@ export async function createGatewayServer(config: Readonly<Config>, logger: Logg
     const checks = await Promise.all(
       [...urls].map(async ([name, url]) => {
         try {
-          const response = await fetch(url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: '{"query":"{__typename}"}',
-            signal: AbortSignal.timeout(2000),
-          });
-          return [name, response.ok ? 'up' : `HTTP ${response.status}`] as const;
+          const response = await http.post(url, '{"query":"{__typename}"}', {}, 2000);
+          return [name, response.status === 200 ? 'up' : `HTTP ${response.status}`] as const;
         } catch {
           return [name, 'down'] as const;
         }
@@ -138,24 +187,38 @@ export async function createGatewayServer(config: Readonly<Config>, logger: Logg
         res.end(explorerHtml);
       },
     },
-    (error, req) =>
-      logger.error('request failed', { url: req.url, error: error instanceof Error ? error.message : String(error) }),
+    (error, req) => logger.error('request failed', { url: req.url, error: error instanceof Error ? error.message : String(error) }),
   );
+
+  if (dependencies.changes && settings.entityCache.enabled) {
+    await dependencies.changes.subscribe((changes) => {
+      void cacheProxy.evict(changes);
+    });
+  }
 
   return {
     listener,
     metrics,
+    cacheStore,
+    get entityCache() {
+      return settings.entityCache.enabled ? cacheProxy : undefined;
+    },
     subgraphUrls: () => new Map(urls),
     reloadSupergraph() {
       try {
-        updateSupergraph?.(readSupergraph());
-        logger.info('supergraph reloaded', { path: config.gateway.supergraphPath });
+        const sdl = readSupergraph();
+        updateSupergraph?.(sdl);
+        usePolicy(sdl);
+        logger.info('supergraph reloaded', { path: settings.supergraphPath });
       } catch (error) {
-        logger.error('supergraph reload failed; still serving the previous one', {
-          error: error instanceof Error ? error.message : String(error),
-        });
+        logger.error('supergraph reload failed; still serving the previous one', { error: error instanceof Error ? error.message : String(error) });
       }
     },
-    stop: () => apollo.stop(),
+    async stop() {
+      await apollo.stop();
+      await dependencies.changes?.close();
+      await cacheStore.close();
+      await http.close();
+    },
   };
 }

@@ -49,6 +49,8 @@ export interface Config {
     subgraphTimeoutMs: number;
     bodyLimitBytes: number;
     jwt: { secret: string | undefined; jwksUrl: string | undefined; issuer: string | undefined; audience: string | undefined };
+    /** Coalesce a plan wave's fetches to one subgraph into one HTTP request, and send each representation once. */
+    batching: boolean;
     /** Share identical in-flight subgraph fetches (same document, variables and caller). */
     dedupInflight: boolean;
     dedupInbound: InboundDedup;
@@ -229,6 +231,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
         issuer: read.raw('JWT_ISSUER'),
         audience: read.raw('JWT_AUDIENCE'),
       },
+      batching: read.boolean('BATCHING', true),
       dedupInflight: read.boolean('DEDUP_INFLIGHT', true),
       dedupInbound: read.oneOf<InboundDedup>('DEDUP_INBOUND', ['off', 'anonymous', 'all'], 'all'),
       entityCache: {

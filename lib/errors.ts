@@ -1,4 +1,4 @@
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 
 /** Every error code a client can see, in `extensions.code`. */
 export type ErrorCode =
@@ -27,42 +27,23 @@ export const notFound = (message: string, extensions: Record<string, unknown> = 
 export const conflict = (message: string, extensions: Record<string, unknown> = {}): GraphQLError =>
   clientError('CONFLICT', message, extensions);
 
-const PUBLIC_CODES = new Set<string>([
-  'BAD_USER_INPUT',
-  'BAD_REQUEST',
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  'NOT_FOUND',
-  'CONFLICT',
-  'OUT_OF_STOCK',
-  'PAYLOAD_TOO_LARGE',
-  'SERVICE_UNAVAILABLE',
-  'GRAPHQL_PARSE_FAILED',
-  'GRAPHQL_VALIDATION_FAILED',
-  'PERSISTED_QUERY_NOT_FOUND',
-  'PERSISTED_QUERY_NOT_SUPPORTED',
-  'OPERATION_RESOLUTION_FAILURE',
-  'SUBGRAPH_UNAVAILABLE',
-  'SUBGRAPH_TIMEOUT',
-]);
-
 /**
- * Apollo Server `formatError`: errors with a known code pass through; anything else is unexpected, and outside
- * development its message is replaced so no internals (SQL, stack traces, hostnames) reach a client.
+ * Apollo Server `formatError`. An error with a deliberate code (ours, or a subgraph's own, e.g. CORRUPTED) is
+ * the client's to see; one with no code or INTERNAL_SERVER_ERROR is unexpected, and outside development its
+ * message is replaced so no internals (SQL, stack traces, hostnames) reach a client. Stack traces only ever
+ * leave the process in development.
  */
 export function maskUnexpectedErrors(development: boolean) {
-  return (formatted: import('graphql').GraphQLFormattedError): import('graphql').GraphQLFormattedError => {
-    const code = formatted.extensions?.code;
-    if (development || (typeof code === 'string' && PUBLIC_CODES.has(code))) {
-      if (development) return formatted;
-      const { stacktrace: _stacktrace, exception: _exception, ...extensions } = formatted.extensions ?? {};
-      return { ...formatted, extensions };
-    }
+  return (formatted: GraphQLFormattedError): GraphQLFormattedError => {
+    if (development) return formatted;
+    const { stacktrace: _stacktrace, exception: _exception, ...extensions } = formatted.extensions ?? {};
+    const code = extensions.code;
+    if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') return { ...formatted, extensions };
     return {
       message: 'Internal server error',
-      locations: formatted.locations,
-      path: formatted.path,
-      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      ...(formatted.locations ? { locations: formatted.locations } : {}),
+      ...(formatted.path ? { path: formatted.path } : {}),
+      extensions: { code: 'INTERNAL_SERVER_ERROR', ...(extensions.serviceName ? { serviceName: extensions.serviceName } : {}) },
     };
   };
 }

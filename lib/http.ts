@@ -71,13 +71,19 @@ export async function readGraphQLBody(req: http.IncomingMessage, limitBytes: num
   }
 }
 
-export async function executeGraphQL<TContext extends BaseContext>(
+export interface GraphQLHttpResult {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Runs one GraphQL HTTP request through Apollo Server and returns the whole response. */
+export async function runGraphQL<TContext extends BaseContext>(
   server: ApolloServer<TContext>,
   req: http.IncomingMessage,
-  res: http.ServerResponse,
   body: unknown,
   context: () => Promise<TContext>,
-): Promise<void> {
+): Promise<GraphQLHttpResult> {
   const url = req.url ?? '/';
   const queryStart = url.indexOf('?');
   const response = await server.executeHTTPGraphQLRequest({
@@ -89,17 +95,30 @@ export async function executeGraphQL<TContext extends BaseContext>(
     },
     context,
   });
-  const headers: http.OutgoingHttpHeaders = {};
+  const headers: Record<string, string> = {};
   for (const [key, value] of response.headers) headers[key] = value;
-  if (response.body.kind === 'complete') {
-    headers['content-length'] = Buffer.byteLength(response.body.string);
-    res.writeHead(response.status ?? 200, headers);
-    res.end(response.body.string);
-    return;
+  let text: string;
+  if (response.body.kind === 'complete') text = response.body.string;
+  else {
+    text = '';
+    for await (const chunk of response.body.asyncIterator) text += chunk;
   }
-  res.writeHead(response.status ?? 200, headers);
-  for await (const chunk of response.body.asyncIterator) res.write(chunk);
-  res.end();
+  return { status: response.status ?? 200, headers, body: text };
+}
+
+export function writeGraphQLResult(res: http.ServerResponse, result: GraphQLHttpResult): void {
+  res.writeHead(result.status, { ...result.headers, 'content-length': Buffer.byteLength(result.body) });
+  res.end(result.body);
+}
+
+export async function executeGraphQL<TContext extends BaseContext>(
+  server: ApolloServer<TContext>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: unknown,
+  context: () => Promise<TContext>,
+): Promise<void> {
+  writeGraphQLResult(res, await runGraphQL(server, req, body, context));
 }
 
 /** Routes by path; unknown paths get a JSON 404; a handler that throws gets a JSON 500 and a log line. */

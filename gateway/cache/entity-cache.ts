@@ -1,0 +1,241 @@
+import crypto from 'node:crypto';
+import { Kind, type FieldNode, type GraphQLFormattedError, type OperationDefinitionNode } from 'graphql';
+import type { EntityChange } from '../../lib/events';
+import { encodeCaller, type Caller } from '../../lib/identity';
+import type { Logger } from '../../lib/logger';
+import type { FetchResult, PlannedFetch } from '../fetch/batch';
+import type { FetchShape } from '../fetch/document';
+import type { GatewayMetrics } from '../metrics';
+import type { CachePolicy } from './policy';
+import { decodeValue, type CacheStore, type HashLookup, type HashWrite } from './store';
+
+/**
+ * The entity cache on the gateway's fetch path. For the fetches of one batch it computes one key per
+ * representation (subgraph, type, key fields; then the selection's hash, the full representation and the
+ * caller scope as the hash field), reads them all in ONE store round trip, answers fully cached fetches
+ * without the subgraph, and shrinks the others to their misses. When the subgraph answers, the misses are
+ * merged back in order and written (pipelined) with their TTLs — except entities that came with an error, or
+ * any fetch whose response had an error not tied to one entity.
+ *
+ * Root fields whose arguments are exactly an entity's key (`product(sku:)`, `user(id:)`) are cached in the
+ * same entity hash, so one eviction covers both.
+ */
+export type CacheOutcome =
+  | { kind: 'hit'; result: FetchResult }
+  | { kind: 'miss'; residual: PlannedFetch; complete(result: FetchResult): FetchResult }
+  | { kind: 'bypass' };
+
+export interface EntityCache {
+  resolve(subgraph: string, fetches: PlannedFetch[], context: { caller: Caller; stats: { entityCacheHits: number; entityCacheMisses: number } }): Promise<CacheOutcome[]>;
+  evict(changes: EntityChange[]): Promise<void>;
+}
+
+const hash = (text: string) => crypto.createHash('sha1').update(text).digest('base64url').slice(0, 16);
+const selectionHashes = new Map<string, string>();
+function selectionHash(query: string): string {
+  let value = selectionHashes.get(query);
+  if (!value) {
+    value = hash(query);
+    if (selectionHashes.size > 5000) selectionHashes.clear();
+    selectionHashes.set(query, value);
+  }
+  return value;
+}
+
+export const entityKey = (subgraph: string, typename: string, keyValues: unknown[]) =>
+  `ec:${subgraph}:${typename}:${JSON.stringify(keyValues.map(String))}`;
+
+interface EntityPlan {
+  kind: 'entities';
+  fetch: PlannedFetch;
+  ttl: number;
+  /** Per representation: its lookup, or undefined when it cannot be cached (no flat key). */
+  lookups: (HashLookup | undefined)[];
+}
+interface RootPlan {
+  kind: 'root';
+  fetch: PlannedFetch;
+  ttl: number;
+  rootKey: string;
+  lookup: HashLookup;
+}
+type Plan = EntityPlan | RootPlan | undefined;
+
+export function createEntityCache(options: { store: CacheStore; policy: CachePolicy; metrics: GatewayMetrics; logger: Logger }): EntityCache {
+  const { store, policy, metrics } = options;
+
+  function scopeOf(caller: Caller, isPrivate: boolean): string {
+    return isPrivate ? `p:${encodeCaller(caller) ?? 'anonymous'}` : 'public';
+  }
+
+  function planFetch(subgraph: string, fetch: PlannedFetch, caller: Caller): Plan {
+    const fetchPolicy = policy.forFetch(fetch.shape);
+    if (!fetchPolicy) return undefined;
+    const scope = scopeOf(caller, fetchPolicy.private);
+    const selection = selectionHash(fetch.shape.query);
+    const variables = fetch.request.variables ?? {};
+    if (fetch.shape.entities) {
+      const representations = variables.representations;
+      if (!Array.isArray(representations)) return undefined;
+      const others = Object.keys(variables).length > 1 ? hash(JSON.stringify({ ...variables, representations: undefined })) : '';
+      const lookups = representations.map((representation: Record<string, unknown>) => {
+        const typename = representation?.__typename;
+        if (typeof typename !== 'string') return undefined;
+        const keys = policy.keyFields(subgraph, typename);
+        if (!keys || !keys.every((key) => key in representation)) return undefined;
+        return {
+          key: entityKey(subgraph, typename, keys.map((key) => representation[key])),
+          field: `${selection}${others}:${scope}:${JSON.stringify(representation)}`,
+        };
+      });
+      return { kind: 'entities', fetch, ttl: fetchPolicy.maxAge, lookups };
+    }
+    return planRootFetch(subgraph, fetch, fetchPolicy.maxAge, scope, selection);
+  }
+
+  function planRootFetch(subgraph: string, fetch: PlannedFetch, ttl: number, scope: string, selection: string): RootPlan | undefined {
+    const operation = fetch.shape.document.definitions.find((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION);
+    const fields = operation?.selectionSet.selections ?? [];
+    if (fields.length !== 1 || fields[0]!.kind !== Kind.FIELD) return undefined;
+    const field = fields[0] as FieldNode;
+    const typename = policy.rootFieldType(field.name.value);
+    const keys = typename && policy.keyFields(subgraph, typename);
+    const args = field.arguments ?? [];
+    if (!typename || !keys || args.length !== keys.length) return undefined;
+    const values: unknown[] = [];
+    for (const key of keys) {
+      const argument = args.find((candidate) => candidate.name.value === key);
+      if (!argument) return undefined;
+      const value = argument.value;
+      if (value.kind === Kind.VARIABLE) values.push(fetch.request.variables?.[value.name.value]);
+      else if (value.kind === Kind.STRING || value.kind === Kind.INT) values.push(value.value);
+      else return undefined;
+      if (values.at(-1) === undefined || values.at(-1) === null) return undefined;
+    }
+    return {
+      kind: 'root',
+      fetch,
+      ttl,
+      rootKey: field.alias?.value ?? field.name.value,
+      lookup: { key: entityKey(subgraph, typename, values), field: `root:${selection}:${scope}:${hash(JSON.stringify(fetch.request.variables ?? {}))}` },
+    };
+  }
+
+  return {
+    async resolve(subgraph, fetches, context) {
+      const plans = fetches.map((fetch) => planFetch(subgraph, fetch, context.caller));
+      const lookups: HashLookup[] = [];
+      for (const plan of plans) {
+        if (plan?.kind === 'entities') for (const lookup of plan.lookups) if (lookup) lookups.push(lookup);
+        if (plan?.kind === 'root') lookups.push(plan.lookup);
+      }
+      if (lookups.length === 0) return fetches.map(() => ({ kind: 'bypass' }) as const);
+      const values = await store.readFields(lookups);
+      if (!values) return fetches.map(() => ({ kind: 'bypass' }) as const);
+      let cursor = 0;
+      const next = () => decodeValue(values[cursor++]);
+      return plans.map((plan): CacheOutcome => {
+        if (!plan) return { kind: 'bypass' };
+        if (plan.kind === 'root') {
+          const cached = next();
+          if (cached !== null) {
+            count(context, 1, 0);
+            return { kind: 'hit', result: { data: { [plan.rootKey]: JSON.parse(cached) } } };
+          }
+          count(context, 0, 1);
+          return {
+            kind: 'miss',
+            residual: plan.fetch,
+            complete: (result) => {
+              const value = result.data?.[plan.rootKey];
+              if (!result.errors && value !== null && value !== undefined) {
+                void store.writeFields([{ ...plan.lookup, value: JSON.stringify(value), ttlSeconds: plan.ttl }]);
+              }
+              return result;
+            },
+          };
+        }
+        return entityOutcome(plan, plan.lookups.map((lookup) => (lookup ? next() : null)), context);
+      });
+    },
+
+    async evict(changes) {
+      const keys = new Set<string>();
+      for (const change of changes) {
+        for (const [subgraph, fields] of policy.entityKeys(change.typename)) {
+          if (fields.every((field) => change.key[field] !== undefined)) {
+            keys.add(entityKey(subgraph, change.typename, fields.map((field) => change.key[field])));
+          }
+        }
+      }
+      await store.deleteKeys([...keys]);
+    },
+  };
+
+  function count(context: { stats: { entityCacheHits: number; entityCacheMisses: number } }, hits: number, misses: number) {
+    context.stats.entityCacheHits += hits;
+    context.stats.entityCacheMisses += misses;
+    if (hits) metrics.entityCacheLookups.inc({ result: 'hit' }, hits);
+    if (misses) metrics.entityCacheLookups.inc({ result: 'miss' }, misses);
+  }
+
+  function entityOutcome(plan: EntityPlan, cached: (string | null)[], context: Parameters<typeof count>[0]): CacheOutcome {
+    const representations = plan.fetch.request.variables!.representations as unknown[];
+    const missing: number[] = [];
+    cached.forEach((value, index) => {
+      if (value === null) missing.push(index);
+    });
+    count(context, representations.length - missing.length, missing.length);
+    const entities: unknown[] = cached.map((value) => (value === null ? null : JSON.parse(value)));
+    if (missing.length === 0) return { kind: 'hit', result: { data: { _entities: entities } } };
+    const residual: PlannedFetch = {
+      shape: plan.fetch.shape as FetchShape,
+      request: { ...plan.fetch.request, variables: { ...plan.fetch.request.variables, representations: missing.map((index) => representations[index]) } },
+    };
+    return {
+      kind: 'miss',
+      residual,
+      complete(result) {
+        const fresh = result.data?._entities;
+        if (!Array.isArray(fresh)) return remapErrors(result, missing);
+        const errors: GraphQLFormattedError[] = [];
+        const erroredPositions = new Set<number>();
+        let untied = false;
+        for (const error of result.errors ?? []) {
+          const [head, position, ...rest] = error.path ?? [];
+          if (head === '_entities' && typeof position === 'number' && missing[position] !== undefined) {
+            erroredPositions.add(position);
+            errors.push({ ...error, path: ['_entities', missing[position]!, ...rest] });
+          } else {
+            untied = true;
+            errors.push(error);
+          }
+        }
+        const writes: HashWrite[] = [];
+        missing.forEach((original, position) => {
+          const entity = fresh[position] ?? null;
+          entities[original] = entity;
+          const lookup = plan.lookups[original];
+          if (lookup && entity !== null && !untied && !erroredPositions.has(position)) {
+            writes.push({ ...lookup, value: JSON.stringify(entity), ttlSeconds: plan.ttl });
+          }
+        });
+        if (writes.length > 0) void store.writeFields(writes);
+        return { data: { ...result.data, _entities: entities }, ...(errors.length > 0 ? { errors } : {}) };
+      },
+    };
+  }
+}
+
+function remapErrors(result: FetchResult, missing: number[]): FetchResult {
+  if (!result.errors) return result;
+  return {
+    ...result,
+    errors: result.errors.map((error) => {
+      const [head, position, ...rest] = error.path ?? [];
+      return head === '_entities' && typeof position === 'number' && missing[position] !== undefined
+        ? { ...error, path: ['_entities', missing[position]!, ...rest] }
+        : error;
+    }),
+  };
+}

@@ -1,0 +1,205 @@
+import { createClient } from 'redis';
+import type { Logger } from '../../lib/logger';
+import type { GatewayMetrics } from '../metrics';
+
+/**
+ * Where the gateway keeps cached entities and persisted queries: Redis, shared by every replica, or an
+ * in-process LRU with the same semantics when no Redis is configured (one replica, `npm start` on a laptop).
+ *
+ * Entities live in hashes: one hash per entity (`ec:<subgraph>:<Type>:<key>`), one field per variant (the
+ * fetch's selection, the full representation, the caller scope), so evicting an entity is one DEL whatever
+ * variants were cached. Each value carries its own expiry time; the hash's TTL only bounds memory.
+ *
+ * Every call is bounded by a timeout and never throws: a cache that is down, slow or restarting answers
+ * "nothing cached" (reads) or drops the write, counts the error, logs once per outage, and the request is
+ * served by the subgraphs instead.
+ */
+export interface HashLookup {
+  key: string;
+  field: string;
+}
+export interface HashWrite extends HashLookup {
+  value: string;
+  ttlSeconds: number;
+}
+
+export interface CacheStore {
+  readonly kind: 'redis' | 'memory';
+  /** All lookups in one round trip; `undefined` when the cache is unavailable. */
+  readFields(lookups: HashLookup[]): Promise<(string | null)[] | undefined>;
+  writeFields(writes: HashWrite[]): Promise<void>;
+  deleteKeys(keys: string[]): Promise<void>;
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlSeconds?: number): Promise<void>;
+  /** For tests and health: drop everything under our key prefixes. */
+  close(): Promise<void>;
+}
+
+const now = () => Date.now();
+
+/** Values are stored as `<expiresAtMs>|<payload>`; expired values read as misses. */
+export function encodeValue(value: string, ttlSeconds: number): string {
+  return `${now() + ttlSeconds * 1000}|${value}`;
+}
+export function decodeValue(stored: string | null | undefined): string | null {
+  if (!stored) return null;
+  const bar = stored.indexOf('|');
+  if (bar === -1 || Number(stored.slice(0, bar)) <= now()) return null;
+  return stored.slice(bar + 1);
+}
+
+export function createMemoryCacheStore(maxEntries: number): CacheStore {
+  const hashes = new Map<string, Map<string, string>>();
+  const plain = new Map<string, { value: string; expiresAt: number }>();
+  let entries = 0;
+  const touch = (key: string, hash: Map<string, string>) => {
+    hashes.delete(key);
+    hashes.set(key, hash);
+  };
+  const evictOldest = () => {
+    while (entries > maxEntries && hashes.size > 0) {
+      const [oldestKey, oldest] = hashes.entries().next().value as [string, Map<string, string>];
+      entries -= oldest.size;
+      hashes.delete(oldestKey);
+    }
+  };
+  return {
+    kind: 'memory',
+    async readFields(lookups) {
+      return lookups.map(({ key, field }) => {
+        const hash = hashes.get(key);
+        if (!hash) return null;
+        touch(key, hash);
+        return hash.get(field) ?? null;
+      });
+    },
+    async writeFields(writes) {
+      if (maxEntries === 0) return;
+      for (const { key, field, value, ttlSeconds } of writes) {
+        let hash = hashes.get(key);
+        if (!hash) hash = new Map();
+        if (!hash.has(field)) entries++;
+        hash.set(field, encodeValue(value, ttlSeconds));
+        touch(key, hash);
+      }
+      evictOldest();
+    },
+    async deleteKeys(keys) {
+      for (const key of keys) {
+        const hash = hashes.get(key);
+        if (hash) {
+          entries -= hash.size;
+          hashes.delete(key);
+        }
+        plain.delete(key);
+      }
+    },
+    async get(key) {
+      const entry = plain.get(key);
+      if (!entry) return undefined;
+      if (entry.expiresAt <= now()) {
+        plain.delete(key);
+        return undefined;
+      }
+      return entry.value;
+    },
+    async set(key, value, ttlSeconds) {
+      plain.set(key, { value, expiresAt: ttlSeconds ? now() + ttlSeconds * 1000 : Number.POSITIVE_INFINITY });
+      if (plain.size > maxEntries) plain.delete(plain.keys().next().value!);
+    },
+    async close() {
+      hashes.clear();
+      plain.clear();
+    },
+  };
+}
+
+export function createRedisCacheStore(options: { url: string; timeoutMs: number; logger: Logger; metrics: GatewayMetrics }): CacheStore {
+  const { logger, metrics } = options;
+  const client = createClient({
+    url: options.url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 2000,
+      reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000),
+    },
+  });
+  let outage = false;
+  const failed = (error: unknown) => {
+    metrics.cacheErrors.inc();
+    if (!outage) {
+      outage = true;
+      logger.warn('cache unavailable; serving from subgraphs until it is back', { error: error instanceof Error ? error.message : String(error) });
+    }
+  };
+  client.on('error', (error: unknown) => failed(error));
+  client.on('ready', () => {
+    if (outage) logger.info('cache available again');
+    outage = false;
+  });
+  // Connect in the background: the gateway starts (and serves) whether or not Redis is up yet.
+  const connecting = client.connect().catch((error: unknown) => failed(error));
+
+  /** Runs `operation` unless the cache is known down, bounded by the timeout. */
+  async function guarded<T>(operation: () => Promise<T>): Promise<T | undefined> {
+    if (!client.isReady) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      metrics.cacheRoundTrips.inc();
+      return await Promise.race([
+        operation(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`cache did not answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      failed(error);
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return {
+    kind: 'redis',
+    async readFields(lookups) {
+      if (lookups.length === 0) return [];
+      return guarded(async () => {
+        const pipeline = client.multi();
+        for (const { key, field } of lookups) pipeline.addCommand(['HGET', key, field]);
+        return (await pipeline.execAsPipeline()) as unknown as (string | null)[];
+      });
+    },
+    async writeFields(writes) {
+      if (writes.length === 0) return;
+      await guarded(async () => {
+        const pipeline = client.multi();
+        const longest = new Map<string, number>();
+        for (const { key, field, value, ttlSeconds } of writes) {
+          pipeline.addCommand(['HSET', key, field, encodeValue(value, ttlSeconds)]);
+          longest.set(key, Math.max(longest.get(key) ?? 0, ttlSeconds));
+        }
+        for (const [key, ttl] of longest) {
+          pipeline.addCommand(['EXPIRE', key, String(ttl), 'NX']);
+          pipeline.addCommand(['EXPIRE', key, String(ttl), 'GT']);
+        }
+        await pipeline.execAsPipeline();
+      });
+    },
+    async deleteKeys(keys) {
+      if (keys.length === 0) return;
+      await guarded(() => client.del(keys));
+    },
+    async get(key) {
+      const value = await guarded(() => client.get(key));
+      return value ?? undefined;
+    },
+    async set(key, value, ttlSeconds) {
+      await guarded(() => (ttlSeconds ? client.set(key, value, { EX: ttlSeconds }) : client.set(key, value)));
+    },
+    async close() {
+      await connecting;
+      client.destroy();
+    },
+  };
+}

@@ -1,0 +1,157 @@
+import {
+  Kind,
+  parse,
+  print,
+  visit,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionNode,
+  type VariableDefinitionNode,
+} from 'graphql';
+
+/**
+ * What the data source needs to know about one subgraph fetch document, computed once per distinct query
+ * text (the planner emits the same text for the same plan node every time) and kept in a bounded map.
+ */
+export interface FetchShape {
+  query: string;
+  operation: 'query' | 'mutation' | 'subscription';
+  /** Exactly `_entities(representations: $representations)` and nothing else at the root. */
+  entities: boolean;
+  /** The root fields (alias or name) the response data will have. */
+  rootKeys: string[];
+  /** All root selections are plain fields, so they can be aliased into a merged document. */
+  mergeable: boolean;
+  document: DocumentNode;
+}
+
+const SHAPES = new Map<string, FetchShape>();
+const MAX_SHAPES = 5_000;
+
+export function shapeOf(query: string): FetchShape {
+  let shape = SHAPES.get(query);
+  if (shape) return shape;
+  const document = parse(query, { noLocation: true });
+  const operation = document.definitions.find((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION);
+  if (!operation) throw new Error('Subgraph fetch has no operation');
+  const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION).length;
+  const selections = operation.selectionSet.selections;
+  const fields = selections.filter((selection): selection is FieldNode => selection.kind === Kind.FIELD);
+  const first = fields[0];
+  const entities =
+    selections.length === 1 &&
+    first !== undefined &&
+    first.name.value === '_entities' &&
+    !first.alias &&
+    first.arguments?.length === 1 &&
+    first.arguments[0]!.name.value === 'representations' &&
+    first.arguments[0]!.value.kind === Kind.VARIABLE &&
+    first.arguments[0]!.value.name.value === 'representations' &&
+    (first.directives?.length ?? 0) === 0;
+  shape = {
+    query,
+    operation: operation.operation,
+    entities,
+    rootKeys: fields.map((field) => field.alias?.value ?? field.name.value),
+    mergeable: operations === 1 && fields.length === selections.length && (operation.directives?.length ?? 0) === 0,
+    document,
+  };
+  if (SHAPES.size >= MAX_SHAPES) SHAPES.delete(SHAPES.keys().next().value!);
+  SHAPES.set(query, shape);
+  return shape;
+}
+
+/**
+ * One document that runs several fetches to the same subgraph in one HTTP request. Fetch i's variables,
+ * fragments and root fields get the prefix `_b<i>_`, so nothing collides; `split` takes the merged response
+ * apart again. Built once per combination of query texts.
+ */
+export interface MergedDocument {
+  query: string;
+  prefixes: string[];
+}
+
+const MERGED = new Map<string, MergedDocument>();
+const MAX_MERGED = 2_000;
+
+export function mergeDocuments(shapes: FetchShape[]): MergedDocument {
+  const cacheKey = shapes.map((shape) => shape.query).join('\u0000');
+  let merged = MERGED.get(cacheKey);
+  if (merged) return merged;
+  const variableDefinitions: VariableDefinitionNode[] = [];
+  const selections: SelectionNode[] = [];
+  const fragments: FragmentDefinitionNode[] = [];
+  const prefixes = shapes.map((_, index) => `_b${index}_`);
+  shapes.forEach((shape, index) => {
+    const prefix = prefixes[index]!;
+    const renamed = visit(shape.document, {
+      Variable: (node) => ({ ...node, name: { ...node.name, value: prefix + node.name.value } }),
+      FragmentSpread: (node) => ({ ...node, name: { ...node.name, value: prefix + node.name.value } }),
+      FragmentDefinition: (node) => ({ ...node, name: { ...node.name, value: prefix + node.name.value } }),
+    });
+    for (const definition of renamed.definitions) {
+      if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.push(definition);
+      if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
+      variableDefinitions.push(...(definition.variableDefinitions ?? []));
+      for (const selection of definition.selectionSet.selections) {
+        const field = selection as FieldNode;
+        const key = field.alias?.value ?? field.name.value;
+        selections.push({ ...field, alias: { kind: Kind.NAME, value: prefix + key } });
+      }
+    }
+  });
+  const operation: OperationDefinitionNode = {
+    kind: Kind.OPERATION_DEFINITION,
+    operation: shapes[0]!.operation as OperationDefinitionNode['operation'],
+    name: { kind: Kind.NAME, value: 'BatchedFetches' },
+    variableDefinitions,
+    selectionSet: { kind: Kind.SELECTION_SET, selections },
+    directives: [],
+  };
+  merged = { query: print({ kind: Kind.DOCUMENT, definitions: [operation, ...fragments] }), prefixes };
+  if (MERGED.size >= MAX_MERGED) MERGED.delete(MERGED.keys().next().value!);
+  MERGED.set(cacheKey, merged);
+  return merged;
+}
+
+const WITH_KEYS = new Map<string, FetchShape>();
+
+/**
+ * The same `_entities` fetch with `__typename` and each entity type's key fields selected, so that answers
+ * can be matched to representations even when a subgraph returns them out of order. Key fields are always
+ * resolvable by the subgraph that declares the key, so this never asks for anything it cannot answer.
+ */
+export function withEntityKeys(shape: FetchShape, keysFor: (typename: string) => string[] | undefined): FetchShape {
+  if (!shape.entities) return shape;
+  let augmented = WITH_KEYS.get(shape.query);
+  if (augmented) return augmented;
+  let changed = false;
+  const document = visit(shape.document, {
+    OperationDefinition: (operation) => {
+      const entities = operation.selectionSet.selections[0] as FieldNode;
+      const selections = entities.selectionSet!.selections.map((selection) => {
+        if (selection.kind !== Kind.INLINE_FRAGMENT || !selection.typeCondition) return selection;
+        const keys = keysFor(selection.typeCondition.name.value);
+        if (!keys) return selection;
+        const present = new Set(
+          selection.selectionSet.selections.flatMap((inner) => (inner.kind === Kind.FIELD && !inner.alias ? [inner.name.value] : [])),
+        );
+        const missing = ['__typename', ...keys].filter((name) => !present.has(name));
+        if (missing.length === 0) return selection;
+        changed = true;
+        const added: FieldNode[] = missing.map((name) => ({ kind: Kind.FIELD, name: { kind: Kind.NAME, value: name } }));
+        return { ...selection, selectionSet: { ...selection.selectionSet, selections: [...added, ...selection.selectionSet.selections] } };
+      });
+      return {
+        ...operation,
+        selectionSet: { ...operation.selectionSet, selections: [{ ...entities, selectionSet: { ...entities.selectionSet!, selections } }] },
+      };
+    },
+  });
+  augmented = changed ? { ...shape, query: print(document), document } : shape;
+  if (WITH_KEYS.size >= MAX_SHAPES) WITH_KEYS.delete(WITH_KEYS.keys().next().value!);
+  WITH_KEYS.set(shape.query, augmented);
+  return augmented;
+}

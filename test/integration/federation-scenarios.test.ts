@@ -1,0 +1,158 @@
+import { ApolloGateway } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import fs from 'node:fs';
+import { createRouter, executeGraphQL, listen, readGraphQLBody, type ListeningServer } from '../../lib/http';
+import { silentLogger } from '../../lib/logger';
+import { createGatewayServer, type GatewayServer } from '../../gateway/server';
+import { startSpyFederation, type SpyFederation } from '../helpers/spy-subgraphs';
+import { testConfig } from '../helpers/system';
+
+/**
+ * Federation shapes through our gateway, with every fetch mechanism on and off, against plain Apollo Gateway
+ * over the same subgraphs as the reference: the answers (data, errors and their paths) must be identical,
+ * while the spy subgraphs show how many requests and representations it took.
+ */
+const SCENARIOS: Record<string, string> = {
+  'entities repeated across waves (deep)': `{ latestReviews { body author { username name reviews { body product { name price shippingEstimate } } }
+    product { name shippingEstimate reviews { author { name } } } } }`,
+  'an interface': `{ media { title ... on Book { pages reviewCount } ... on Movie { minutes reviewCount } } }`,
+  'a union': `{ search(term: "e") { ... on Book { title reviewCount } ... on Movie { title reviewCount } } }`,
+  '@requires from another subgraph': `{ topProducts(first: 6) { upc name shippingEstimate } }`,
+  '@provides': `{ latestReviews { author { username } } }`,
+  'a null entity and an erroring entity in one batch': `{ troubledReviews { id product { upc name price } } }`,
+  'the same entity reached by two paths': `{ me { name reviews { product { name } } } users { name reviews { product { name price } } } }`,
+  'one fetch of a merged request failing as a whole': `{ me { reviews { product { name } } } troubledReviews { product { name price } } }`,
+};
+
+interface Target {
+  url: string;
+  close(): Promise<void>;
+}
+
+async function startReference(supergraphPath: string): Promise<Target> {
+  const apollo = new ApolloServer({ gateway: new ApolloGateway({ supergraphSdl: fs.readFileSync(supergraphPath, 'utf8') }) });
+  await apollo.start();
+  const server = await listen(
+    createRouter({ '/graphql': async (req, res) => executeGraphQL(apollo, req, res, await readGraphQLBody(req, 1e7), async () => ({})) }, () => undefined),
+    0,
+    '127.0.0.1',
+  );
+  return { url: `${server.url}/graphql`, close: async () => (await server.close(), await apollo.stop()) };
+}
+
+async function startOurs(supergraphPath: string, env: Record<string, string>): Promise<Target & { gateway: GatewayServer }> {
+  const gateway = await createGatewayServer(testConfig({ SUPERGRAPH_PATH: supergraphPath, ...env }), silentLogger);
+  const server: ListeningServer = await listen(gateway.listener, 0, '127.0.0.1');
+  return { url: `${server.url}/graphql`, gateway, close: async () => (await server.close(), await gateway.stop()) };
+}
+
+async function ask(url: string, query: string): Promise<unknown> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+  const body = (await response.json()) as { data?: unknown; errors?: { message: string; path?: unknown; extensions?: { code?: unknown } }[] };
+  // Compare what a client relies on: data, and each error's message, path and code.
+  return {
+    status: response.status,
+    data: body.data,
+    errors: body.errors?.map((error) => ({ message: error.message, path: error.path, code: error.extensions?.code })),
+  };
+}
+
+const CONFIGURATIONS: Record<string, Record<string, string>> = {
+  'everything on': { BATCHING: 'true', DEDUP_INFLIGHT: 'true', ENTITY_CACHE: 'true', DEDUP_INBOUND: 'all' },
+  'everything off': { BATCHING: 'false', DEDUP_INFLIGHT: 'false', ENTITY_CACHE: 'false', DEDUP_INBOUND: 'off' },
+  'batching only': { BATCHING: 'true', DEDUP_INFLIGHT: 'false', ENTITY_CACHE: 'false', DEDUP_INBOUND: 'off' },
+};
+
+describe('federation scenarios', () => {
+  let spies: SpyFederation;
+  let reference: Target;
+  const ours: Record<string, Target & { gateway: GatewayServer }> = {};
+
+  beforeAll(async () => {
+    spies = await startSpyFederation();
+    reference = await startReference(spies.supergraphPath);
+    for (const [name, env] of Object.entries(CONFIGURATIONS)) ours[name] = await startOurs(spies.supergraphPath, env);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([reference?.close(), ...Object.values(ours).map((target) => target.close())]);
+    await spies?.close();
+  });
+  beforeEach(() => spies.reset());
+
+  describe.each(Object.keys(CONFIGURATIONS))('with %s', (configuration) => {
+    it.each(Object.entries(SCENARIOS))('answers %s exactly as Apollo Gateway does', async (_name, query) => {
+      const expected = await ask(reference.url, query);
+      // Twice: the second answer may come from caches and shared work, and must not differ either.
+      expect(await ask(ours[configuration]!.url, query)).toEqual(expected);
+      expect(await ask(ours[configuration]!.url, query)).toEqual(expected);
+    });
+  });
+
+  it('lets the other fetches of a merged request resolve when one fetch fails as a whole', async () => {
+    // In one wave, products gets a fetch for me's review products (p1) and one for the troubled reviews'
+    // (p1, p7, p8, p2): p8's reference resolver throws, which nulls that whole `_entities` list.
+    const result = (await ask(ours['everything on']!.url, SCENARIOS['one fetch of a merged request failing as a whole']!)) as {
+      data: { me: { reviews: { product: { name: string } | null }[] }; troubledReviews: { product: unknown }[] };
+      errors: { code: string }[];
+    };
+    expect(result.data.me.reviews.map((review) => review.product)).toEqual(Array(4).fill({ name: 'Product 1' }));
+    expect(result.data.troubledReviews.map((review) => review.product)).toEqual([null, null, null, null]);
+    expect(result.errors.map((error) => error.code)).toEqual(['CORRUPTED']);
+  });
+
+  it('sends each wave to each subgraph once, with each distinct entity once', async () => {
+    const query = SCENARIOS['entities repeated across waves (deep)']!;
+    await ask(reference.url, query);
+    const apollo = { ...countRequests(spies) };
+    spies.reset();
+    await ask(ours['batching only']!.url, query);
+    const batchedOnly = countRequests(spies);
+    expect(batchedOnly.requests).toBeLessThanOrEqual(apollo.requests);
+    expect(batchedOnly.representations).toBeLessThan(apollo.representations);
+    // Every representation in one HTTP request to a subgraph is distinct.
+    for (const request of Object.values(spies.requests).flat()) {
+      for (const [name, value] of Object.entries(request.variables)) {
+        if (!Array.isArray(value) || !name.endsWith('representations')) continue;
+        expect(new Set(value.map((item) => JSON.stringify(item))).size).toBe(value.length);
+      }
+    }
+  });
+
+  it('coalesces two fetches to one subgraph in the same wave into one HTTP request', async () => {
+    const query = SCENARIOS['the same entity reached by two paths']!;
+    const expected = await ask(reference.url, query);
+    const apollo = countRequests(spies).requests;
+    spies.reset();
+    expect(await ask(ours['batching only']!.url, query)).toEqual(expected);
+    expect(countRequests(spies).requests).toBeLessThan(apollo);
+    expect(spies.requests.products!.some((request) => request.query.includes('BatchedFetches'))).toBe(true);
+  });
+
+  it('puts entities back in order when a subgraph answers them out of order', async () => {
+    const query = `{ latestReviews { id product { name } } }`;
+    const expected = await ask(reference.url, query);
+    spies.faults.reverseEntities = true;
+    expect(await ask(ours['everything off']!.url, query)).toEqual(expected);
+  });
+
+  it('fails only the missing positions when a subgraph answers fewer entities than asked', async () => {
+    spies.faults.dropLastEntity = true;
+    const result = (await ask(ours['everything off']!.url, `{ latestReviews { id product { name } } }`)) as {
+      data: { latestReviews: { id: string; product: { name: string } | null }[] };
+      errors: { code: string }[];
+    };
+    const named = result.data.latestReviews.filter((review) => review.product?.name);
+    expect(named.length).toBeGreaterThan(0);
+    expect(result.errors.map((error) => error.code)).toContain('SUBGRAPH_INVALID_RESPONSE');
+  });
+});
+
+function countRequests(spies: SpyFederation) {
+  const all = Object.values(spies.requests).flat();
+  const representations = all.reduce(
+    (sum, request) =>
+      sum + Object.entries(request.variables).reduce((inner, [name, value]) => inner + (name.endsWith('representations') && Array.isArray(value) ? value.length : 0), 0),
+    0,
+  );
+  return { requests: all.length, representations };
+}
