@@ -81,6 +81,7 @@ export function createGatewayMetrics() {
     deduplicated: new Counter('gateway_deduplicated_total', 'Work not done twice: kind=inbound (client queries sharing one execution), inflight (subgraph requests sharing one HTTP call), batched_fetch (fetches merged into another HTTP request), representation (duplicate representations not sent).'),
     entityCacheLookups: new Counter('gateway_entity_cache_lookups_total', 'Entity cache lookups, by result (hit or miss).'),
     cacheErrors: new Counter('gateway_cache_errors_total', 'Cache operations that failed or timed out (the request was served without the cache).'),
+    changeEvents: new Counter('gateway_entity_changes_total', 'Entity changes received on the change stream (each evicts that entity).'),
     cacheRoundTrips: new Counter('gateway_cache_round_trips_total', 'Round trips to the cache store.'),
     subgraphErrors: new Counter('gateway_subgraph_errors_total', 'Subgraph requests that failed (network, timeout, non-2xx).'),
     subgraphDuration: new Histogram('gateway_subgraph_request_duration_seconds', 'Subgraph request duration in seconds.'),

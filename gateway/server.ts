@@ -10,7 +10,7 @@ import {
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { Config } from '../lib/config';
 import { maskUnexpectedErrors } from '../lib/errors';
-import type { ChangeSubscriber } from '../lib/events';
+import { createRedisChangeSubscriber, type ChangeSubscriber } from '../lib/events';
 import { createRouter, readGraphQLBody, runGraphQL, sendJson, writeGraphQLResult, type RouteHandler } from '../lib/http';
 import type { Logger } from '../lib/logger';
 import { createAuthenticator } from './auth';
@@ -190,9 +190,22 @@ export async function createGatewayServer(
     (error, req) => logger.error('request failed', { url: req.url, error: error instanceof Error ? error.message : String(error) }),
   );
 
-  if (dependencies.changes && settings.entityCache.enabled) {
-    await dependencies.changes.subscribe((changes) => {
-      void cacheProxy.evict(changes);
+  // Writes that did not pass through this replica (another replica's, service to service, the recovery loop)
+  // reach it on the change stream.
+  const changes =
+    dependencies.changes ??
+    (config.redis.url && settings.entityCache.enabled
+      ? createRedisChangeSubscriber({
+          url: config.redis.url,
+          streamKey: config.redis.changeStream,
+          logger,
+          commandTimeoutMs: config.redis.commandTimeoutMs,
+        })
+      : undefined);
+  if (changes && settings.entityCache.enabled) {
+    await changes.subscribe((batch) => {
+      metrics.changeEvents.inc({}, batch.length);
+      void cacheProxy.evict(batch);
     });
   }
 
@@ -216,7 +229,7 @@ export async function createGatewayServer(
     },
     async stop() {
       await apollo.stop();
-      await dependencies.changes?.close();
+      await changes?.close();
       await cacheStore.close();
       await http.close();
     },

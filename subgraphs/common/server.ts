@@ -10,18 +10,27 @@ import { loadConfig, type Config, type SubgraphName } from '../../lib/config';
 import { maskUnexpectedErrors, unauthenticated } from '../../lib/errors';
 import { createRouter, executeGraphQL, listen, readGraphQLBody, sendJson } from '../../lib/http';
 import { CALLER_HEADER, CALLER_SIGNATURE_HEADER, readCaller, type Caller } from '../../lib/identity';
+import { publisherStats, type ChangePublisher } from '../../lib/events';
 import { createLogger, type Logger } from '../../lib/logger';
+import { entityChangesPlugin, RequestChanges } from './changes';
 import { openDatabase, type Database, type MigrationSet } from './database';
 import { schemaDir } from '../../lib/paths';
 
-export interface SubgraphServerOptions<TContext extends object> {
+/** What every subgraph context carries: the request's change collector, read once the resolvers finished. */
+export interface SubgraphContextBase {
+  changes: RequestChanges;
+}
+
+export interface SubgraphServerOptions<TContext extends SubgraphContextBase> {
   name: SubgraphName;
   resolvers: GraphQLResolverMap<TContext>;
   development: boolean;
   serviceSecret: string;
   logger: Logger;
-  /** A fresh context (and so fresh DataLoaders) for every request. */
-  createContext(caller: Caller): TContext;
+  /** Where the service's own entity changes go after each request; owned (and closed) by the caller. */
+  publisher: ChangePublisher;
+  /** A fresh context (and so fresh DataLoaders) for every request, carrying that request's `changes`. */
+  createContext(caller: Caller, changes: RequestChanges): TContext;
   /** Readiness: true when the service can answer (its database responds). */
   ready(): Promise<boolean>;
   /** SQL statements run so far, exported on /metrics so benchmarks can count them per client request. */
@@ -44,14 +53,14 @@ export function loadSubgraphSdl(name: SubgraphName): string {
  * Builds a subgraph's HTTP listener from its resolvers and dependencies; knows no ports and no environment.
  * Routes: POST/GET /graphql, GET /healthz, GET /readyz.
  */
-export async function createSubgraphServer<TContext extends object>(
+export async function createSubgraphServer<TContext extends SubgraphContextBase>(
   options: SubgraphServerOptions<TContext>,
 ): Promise<SubgraphServer> {
   const apollo = new ApolloServer<TContext>({
     schema: buildSubgraphSchema({ typeDefs: parse(loadSubgraphSdl(options.name)), resolvers: options.resolvers as GraphQLResolverMap<unknown> }),
     includeStacktraceInErrorResponses: options.development,
     formatError: maskUnexpectedErrors(options.development),
-    plugins: [ApolloServerPluginInlineTraceDisabled()],
+    plugins: [ApolloServerPluginInlineTraceDisabled(), entityChangesPlugin<TContext>(options.publisher)],
     logger: {
       debug: (message) => options.logger.debug(String(message)),
       info: (message) => options.logger.info(String(message)),
@@ -76,7 +85,7 @@ export async function createSubgraphServer<TContext extends object>(
         typeof signature === 'string' ? signature : undefined,
       );
       if (caller === 'invalid') throw unauthenticated('The forwarded caller identity is not signed by the gateway', { http: { status: 401 } });
-      return options.createContext(caller);
+      return options.createContext(caller, new RequestChanges());
     });
   };
 
@@ -86,6 +95,7 @@ export async function createSubgraphServer<TContext extends object>(
       '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok', service: options.name }),
       '/metrics': (_req, res) => {
         const label = `{subgraph="${options.name}"}`;
+        const changes = publisherStats(options.publisher) ?? { published: 0, failed: 0 };
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
         res.end(
           [
@@ -98,6 +108,10 @@ export async function createSubgraphServer<TContext extends object>(
             '# HELP subgraph_sql_statements_total SQL statements run against this service\'s database.',
             '# TYPE subgraph_sql_statements_total counter',
             `subgraph_sql_statements_total${label} ${options.statementCount()}`,
+            '# HELP subgraph_entity_change_batches_total Entity change batches handed to the change stream, by outcome.',
+            '# TYPE subgraph_entity_change_batches_total counter',
+            `subgraph_entity_change_batches_total{subgraph="${options.name}",result="published"} ${changes.published}`,
+            `subgraph_entity_change_batches_total{subgraph="${options.name}",result="failed"} ${changes.failed}`,
             '',
           ].join('\n'),
         );

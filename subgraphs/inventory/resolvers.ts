@@ -1,6 +1,8 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { badInput, conflict, forbidden, notFound, unauthenticated } from '../../lib/errors';
+import type { EntityChange } from '../../lib/events';
 import { isAdmin, type Caller } from '../../lib/identity';
+import type { RequestChanges } from '../common/changes';
 import { isUniqueViolation } from '../common/database';
 import { decodeCursor, pageSize, toConnection } from '../common/pagination';
 import type { InventoryLoaders } from './loaders';
@@ -10,7 +12,11 @@ export interface InventoryContext {
   caller: Caller;
   loaders: InventoryLoaders;
   store: InventoryStore;
+  changes: RequestChanges;
 }
+
+/** A product's stock, and so its cached entity, changed. */
+const productChanged = (sku: string): EntityChange => ({ typename: 'Product', key: { sku } });
 
 const MAX_QUANTITY = 1_000_000;
 const SKU = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -61,7 +67,7 @@ export const inventoryResolvers: GraphQLResolverMap<InventoryContext> = {
     },
   },
   Mutation: {
-    createProduct: async (_root, { input }: { input: CreateProductInput }, { caller, store }) => {
+    createProduct: async (_root, { input }: { input: CreateProductInput }, { caller, store, changes }) => {
       requireAdmin(caller);
       const name = input.name.trim();
       if (!SKU.test(input.sku)) throw badInput('input.sku', `'${input.sku}' is not a valid sku (letters, digits, . _ -; up to 64)`);
@@ -77,23 +83,25 @@ export const inventoryResolvers: GraphQLResolverMap<InventoryContext> = {
           weight_grams: input.weightGrams,
           stock: input.stock,
         });
+        changes.record(productChanged(row.sku));
         return toProduct(row);
       } catch (error) {
         if (isUniqueViolation(error)) throw conflict(`A product with sku '${input.sku}' already exists`, { argumentName: 'input.sku' });
         throw error;
       }
     },
-    restock: async (_root, { sku, quantity }: { sku: string; quantity: number }, { caller, store }) => {
+    restock: async (_root, { sku, quantity }: { sku: string; quantity: number }, { caller, store, changes }) => {
       requireAdmin(caller);
       requireInteger('quantity', quantity, 1, MAX_QUANTITY);
       const row = await store.restock(sku, quantity);
       if (!row) throw notFound(`No product with sku '${sku}'`, { argumentName: 'sku' });
+      changes.record(productChanged(row.sku));
       return toProduct(row);
     },
     reserveStock: async (
       _root,
       { input }: { input: { reservationId: string; items: { sku: string; quantity: number }[] } },
-      { caller, store },
+      { caller, store, changes },
     ) => {
       requireOrdersService(caller);
       if (input.items.length === 0) throw badInput('input.items', 'a reservation needs at least one line');
@@ -103,11 +111,15 @@ export const inventoryResolvers: GraphQLResolverMap<InventoryContext> = {
         if (seen.has(item.sku)) throw badInput(`input.items[${index}].sku`, `sku '${item.sku}' appears twice`);
         seen.add(item.sku);
       });
-      return store.reserve(input.reservationId, input.items);
+      const { reservation, stockChanged } = await store.reserve(input.reservationId, input.items);
+      changes.record(...stockChanged.map(productChanged));
+      return reservation;
     },
-    releaseStock: async (_root, { reservationId }: { reservationId: string }, { caller, store }) => {
+    releaseStock: async (_root, { reservationId }: { reservationId: string }, { caller, store, changes }) => {
       requireOrdersService(caller);
-      return store.release(reservationId);
+      const { reservation, stockChanged } = await store.release(reservationId);
+      changes.record(...stockChanged.map(productChanged));
+      return reservation;
     },
   },
   Product: {

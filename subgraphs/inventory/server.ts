@@ -1,3 +1,4 @@
+import { createChangePublisher } from '../common/changes';
 import { createSubgraphServer, type SubgraphDefinition } from '../common/server';
 import { createInventoryLoaders } from './loaders';
 import { inventoryResolvers, type InventoryContext } from './resolvers';
@@ -7,17 +8,29 @@ export const inventorySubgraph: SubgraphDefinition<InventorySchema> = {
   name: 'inventory',
   migrations: inventoryMigrations,
   seed: seedInventory,
-  createServer({ database, config, logger }) {
+  async createServer({ database, config, logger }) {
     const store = createInventoryStore(database);
-    return createSubgraphServer<InventoryContext>({
+    const publisher = createChangePublisher(config, logger);
+    const server = await createSubgraphServer<InventoryContext>({
       name: 'inventory',
       resolvers: inventoryResolvers,
       development: config.development,
       serviceSecret: config.serviceSecret,
       logger,
-      createContext: (caller) => ({ caller, store, loaders: createInventoryLoaders(store) }),
+      publisher,
+      createContext: (caller, changes) => ({ caller, store, changes, loaders: createInventoryLoaders(store) }),
       ready: () => store.ping(),
       statementCount: database.statementCount,
+    }).catch(async (error: unknown) => {
+      await publisher.close();
+      throw error;
     });
+    return {
+      listener: server.listener,
+      async stop() {
+        await server.stop();
+        await publisher.close();
+      },
+    };
   },
 };

@@ -51,6 +51,12 @@ export interface Reservation {
   lines: { sku: string; quantity: number; unitPriceCents: number }[];
 }
 
+/** A reservation write's outcome, and the products whose stock it changed (none for a repeat). */
+export interface ReservationChange {
+  reservation: Reservation;
+  stockChanged: string[];
+}
+
 const toReservation = (reservationId: string, rows: ReservationRow[]): Reservation => ({
   reservationId,
   status: rows[0]?.status ?? 'NONE',
@@ -97,13 +103,13 @@ export function createInventoryStore(database: InventoryDatabase) {
      * units: the second one's condition fails on the row the first one changed. Idempotent per reservation id:
      * a retry after a lost answer returns the first reservation instead of taking the stock twice.
      */
-    async reserve(reservationId: string, items: { sku: string; quantity: number }[]): Promise<Reservation> {
+    async reserve(reservationId: string, items: { sku: string; quantity: number }[]): Promise<ReservationChange> {
       return db.transaction().execute(async (trx) => {
         const existing = await trx.selectFrom('reservations').selectAll().where('reservation_id', '=', reservationId).execute();
         if (existing.length > 0) {
           // A repeat of a reservation still held is a retry; one already released must never be revived.
           if (existing[0]!.status === 'RELEASED') throw conflict(`Reservation '${reservationId}' was already released`);
-          return toReservation(reservationId, existing);
+          return { reservation: toReservation(reservationId, existing), stockChanged: [] };
         }
         const now = new Date().toISOString();
         const rows: ReservationRow[] = [];
@@ -134,12 +140,12 @@ export function createInventoryStore(database: InventoryDatabase) {
           });
         }
         await trx.insertInto('reservations').values(rows).execute();
-        return toReservation(reservationId, rows);
+        return { reservation: toReservation(reservationId, rows), stockChanged: rows.map((row) => row.sku) };
       });
     },
 
     /** Gives a reservation's stock back once; releasing again (or an unknown id) changes nothing. */
-    async release(reservationId: string): Promise<Reservation> {
+    async release(reservationId: string): Promise<ReservationChange> {
       return db.transaction().execute(async (trx) => {
         const released = await trx
           .updateTable('reservations')
@@ -156,7 +162,7 @@ export function createInventoryStore(database: InventoryDatabase) {
             .execute();
         }
         const rows = await trx.selectFrom('reservations').selectAll().where('reservation_id', '=', reservationId).execute();
-        return toReservation(reservationId, rows);
+        return { reservation: toReservation(reservationId, rows), stockChanged: released.map((line) => line.sku) };
       });
     },
     async ping(): Promise<boolean> {

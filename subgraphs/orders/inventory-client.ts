@@ -1,3 +1,4 @@
+import { CHANGES_EXTENSION, isEntityChange, type EntityChange } from '../../lib/events';
 import { callerHeaders } from '../../lib/identity';
 
 /**
@@ -11,7 +12,8 @@ export interface ReservedLine {
 }
 
 export type InventoryResult<T> =
-  | { ok: true; value: T }
+  /** `changes`: the products whose stock inventory changed (and published), to forward to our own caller. */
+  | { ok: true; value: T; changes: EntityChange[] }
   /** Inventory answered and said no (out of stock, unknown sku): nothing was reserved. */
   | { ok: false; kind: 'rejected'; code: string; message: string; extensions: Record<string, unknown> }
   /** No usable answer (down, timed out, 5xx): whether the write happened is unknown. */
@@ -42,7 +44,11 @@ export function createInventoryClient(options: { url: string; serviceSecret: str
       return { ok: false, kind: 'unavailable', reason: error instanceof Error ? error.message : String(error) };
     }
     if (response.status >= 500) return { ok: false, kind: 'unavailable', reason: `HTTP ${response.status}` };
-    let body: { data?: Record<string, { lines: ReservedLine[] } | null> | null; errors?: { message: string; extensions?: Record<string, unknown> }[] };
+    let body: {
+      data?: Record<string, { lines: ReservedLine[] } | null> | null;
+      errors?: { message: string; extensions?: Record<string, unknown> }[];
+      extensions?: Record<string, unknown>;
+    };
     try {
       body = (await response.json()) as typeof body;
     } catch {
@@ -56,7 +62,8 @@ export function createInventoryClient(options: { url: string; serviceSecret: str
     }
     const result = body.data?.[field];
     if (!result) return { ok: false, kind: 'unavailable', reason: 'empty response' };
-    return { ok: true, value: result.lines };
+    const changes = body.extensions?.[CHANGES_EXTENSION];
+    return { ok: true, value: result.lines, changes: Array.isArray(changes) ? changes.filter(isEntityChange) : [] };
   }
   return {
     reserve: (reservationId, items) =>

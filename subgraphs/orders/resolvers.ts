@@ -1,6 +1,7 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { badInput, forbidden, notFound, unauthenticated } from '../../lib/errors';
 import { canActFor, type Caller } from '../../lib/identity';
+import type { RequestChanges } from '../common/changes';
 import { decodeIntegerCursor, pageSize } from '../common/pagination';
 import type { OrderLoaders } from './loaders';
 import type { OrderService } from './service';
@@ -10,6 +11,7 @@ export interface OrdersContext {
   caller: Caller;
   loaders: OrderLoaders;
   orders: OrderService;
+  changes: RequestChanges;
 }
 
 const MAX_LINES = 100;
@@ -38,7 +40,7 @@ export const ordersResolvers: GraphQLResolverMap<OrdersContext> = {
     order: (_root, { id }: { id: string }, context) => visibleOrder(id, context),
   },
   Mutation: {
-    placeOrder: async (_root, { input }: { input: { items: { sku: string; quantity: number }[] } }, { caller, orders }) => {
+    placeOrder: async (_root, { input }: { input: { items: { sku: string; quantity: number }[] } }, { caller, orders, changes }) => {
       if (caller.kind !== 'user') throw unauthenticated('You must be signed in to place an order');
       if (input.items.length === 0) throw badInput('input.items', 'an order needs at least one item');
       if (input.items.length > MAX_LINES) throw badInput('input.items', `an order has at most ${MAX_LINES} lines`);
@@ -51,12 +53,12 @@ export const ordersResolvers: GraphQLResolverMap<OrdersContext> = {
         if (seen.has(item.sku)) throw badInput(`input.items[${index}].sku`, `sku '${item.sku}' appears twice; combine the lines`);
         seen.add(item.sku);
       });
-      return toOrder(await orders.place(caller.userId, input.items));
+      return toOrder(await orders.place(caller.userId, input.items, changes));
     },
     cancelOrder: async (_root, { id }: { id: string }, context) => {
       const order = await visibleOrder(id, context);
       if (!order) throw notFound(`No order with id '${id}'`, { argumentName: 'id' });
-      return toOrder(await context.orders.cancel(Number(order.id)));
+      return toOrder(await context.orders.cancel(Number(order.id), context.changes));
     },
   },
   Order: {

@@ -1,3 +1,4 @@
+import { createChangePublisher } from '../common/changes';
 import { createSubgraphServer, type SubgraphDefinition } from '../common/server';
 import { createInventoryClient } from './inventory-client';
 import { createOrderLoaders } from './loaders';
@@ -15,16 +16,21 @@ export const ordersSubgraph: SubgraphDefinition<OrdersSchema> = {
   async createServer({ database, config, logger }) {
     const store = createOrdersStore(database);
     const inventory = createInventoryClient({ url: config.inventoryUrl, serviceSecret: config.serviceSecret });
-    const orders = createOrderService({ store, inventory, logger });
+    const publisher = createChangePublisher(config, logger);
+    const orders = createOrderService({ store, inventory, logger, publisher });
     const server = await createSubgraphServer<OrdersContext>({
       name: 'orders',
       resolvers: ordersResolvers,
       development: config.development,
       serviceSecret: config.serviceSecret,
       logger,
-      createContext: (caller) => ({ caller, orders, loaders: createOrderLoaders(store) }),
+      publisher,
+      createContext: (caller, changes) => ({ caller, orders, changes, loaders: createOrderLoaders(store) }),
       ready: () => store.ping(),
       statementCount: database.statementCount,
+    }).catch(async (error: unknown) => {
+      await publisher.close();
+      throw error;
     });
     let recovering: Promise<unknown> = Promise.resolve();
     const timer = setInterval(() => {
@@ -39,6 +45,7 @@ export const ordersSubgraph: SubgraphDefinition<OrdersSchema> = {
         clearInterval(timer);
         await recovering;
         await server.stop();
+        await publisher.close();
       },
     };
   },

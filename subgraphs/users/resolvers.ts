@@ -1,6 +1,7 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { badInput, conflict } from '../../lib/errors';
 import { canActFor, type Caller } from '../../lib/identity';
+import type { RequestChanges } from '../common/changes';
 import { isUniqueViolation } from '../common/database';
 import { decodeIntegerCursor, pageSize, toConnection } from '../common/pagination';
 import type { UserLoaders } from './loaders';
@@ -10,6 +11,7 @@ export interface UsersContext {
   caller: Caller;
   loaders: UserLoaders;
   store: UsersStore;
+  changes: RequestChanges;
 }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -36,13 +38,15 @@ export const usersResolvers: GraphQLResolverMap<UsersContext> = {
     },
   },
   Mutation: {
-    createUser: async (_root, { input }: { input: { name: string; email: string } }, { store }) => {
+    createUser: async (_root, { input }: { input: { name: string; email: string } }, { store, changes }) => {
       const name = input.name.trim();
       const email = input.email.trim().toLowerCase();
       if (name.length < 1 || name.length > 100) throw badInput('input.name', 'name must be 1 to 100 characters');
       if (!EMAIL.test(email) || email.length > 254) throw badInput('input.email', `'${input.email}' is not an email address`);
       try {
-        return toUser(await store.insert({ name, email }));
+        const row = await store.insert({ name, email });
+        changes.record({ typename: 'User', key: { id: String(row.id) } });
+        return toUser(row);
       } catch (error) {
         if (isUniqueViolation(error)) throw conflict(`A user with email '${email}' already exists`, { argumentName: 'input.email' });
         throw error;

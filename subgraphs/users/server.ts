@@ -1,3 +1,4 @@
+import { createChangePublisher } from '../common/changes';
 import { createSubgraphServer, type SubgraphDefinition } from '../common/server';
 import { createUserLoaders } from './loaders';
 import { usersResolvers, type UsersContext } from './resolvers';
@@ -7,17 +8,29 @@ export const usersSubgraph: SubgraphDefinition<UsersSchema> = {
   name: 'users',
   migrations: usersMigrations,
   seed: seedUsers,
-  createServer({ database, config, logger }) {
+  async createServer({ database, config, logger }) {
     const store = createUsersStore(database);
-    return createSubgraphServer<UsersContext>({
+    const publisher = createChangePublisher(config, logger);
+    const server = await createSubgraphServer<UsersContext>({
       name: 'users',
       resolvers: usersResolvers,
       development: config.development,
       serviceSecret: config.serviceSecret,
       logger,
-      createContext: (caller) => ({ caller, store, loaders: createUserLoaders(store) }),
+      publisher,
+      createContext: (caller, changes) => ({ caller, store, changes, loaders: createUserLoaders(store) }),
       ready: () => store.ping(),
       statementCount: database.statementCount,
+    }).catch(async (error: unknown) => {
+      await publisher.close();
+      throw error;
     });
+    return {
+      listener: server.listener,
+      async stop() {
+        await server.stop();
+        await publisher.close();
+      },
+    };
   },
 };

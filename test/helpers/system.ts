@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
+import { createClient } from 'redis';
 import { loadConfig, type Config } from '../../lib/config';
 import { listen, type ListeningServer } from '../../lib/http';
 import { signHs256 } from '../../lib/jwt';
@@ -32,6 +33,26 @@ export async function requirePostgres(): Promise<void> {
     );
   } finally {
     await pool.end();
+  }
+}
+
+/** The Redis the tests use: TEST_REDIS_URL, or the machine's local server. */
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export async function requireRedis(): Promise<void> {
+  const client = createClient({ url: TEST_REDIS_URL, socket: { connectTimeout: 3000, reconnectStrategy: false } });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (error) {
+    throw new Error(
+      `These tests need Redis at ${TEST_REDIS_URL} (${error instanceof Error ? error.message : String(error)}). ` +
+        'Start it with: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no ' +
+        '(or set TEST_REDIS_URL to a reachable server).',
+    );
+  } finally {
+    if (client.isOpen) client.destroy();
   }
 }
 

@@ -1,0 +1,91 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { Config } from '../../lib/config';
+import {
+  CHANGES_EXTENSION,
+  createNoopChangePublisher,
+  createRedisChangePublisher,
+  type ChangePublisher,
+  type EntityChange,
+} from '../../lib/events';
+import type { Logger } from '../../lib/logger';
+
+/** Where resolvers and services note what a write changed, once it has committed. */
+export interface ChangeRecorder {
+  /** Changes this service committed: announced in the response and published by this service. */
+  record(...changes: EntityChange[]): void;
+  /** Changes another service committed on this request's behalf and published itself: announced in the response only. */
+  forward(changes: readonly EntityChange[]): void;
+}
+
+/** A recorder for callers that have no request to report to (tests, scripts). */
+export const IGNORE_CHANGES: ChangeRecorder = { record: () => undefined, forward: () => undefined };
+
+/** One request's changes, deduplicated (releasing what was just reserved names the same products twice). */
+export class RequestChanges implements ChangeRecorder {
+  readonly #seen = new Set<string>();
+  readonly #own: EntityChange[] = [];
+  readonly #announced: EntityChange[] = [];
+
+  record(...changes: EntityChange[]): void {
+    for (const change of changes) if (this.#add(change)) this.#own.push(change);
+  }
+
+  forward(changes: readonly EntityChange[]): void {
+    for (const change of changes) this.#add(change);
+  }
+
+  /** What this service publishes. */
+  get own(): readonly EntityChange[] {
+    return this.#own;
+  }
+
+  /** What the response's extension carries: this service's changes and the ones it forwards. */
+  get announced(): readonly EntityChange[] {
+    return this.#announced;
+  }
+
+  #add(change: EntityChange): boolean {
+    const id = changeId(change);
+    if (this.#seen.has(id)) return false;
+    this.#seen.add(id);
+    this.#announced.push(change);
+    return true;
+  }
+}
+
+function changeId(change: EntityChange): string {
+  const fields = Object.keys(change.key).sort();
+  return JSON.stringify([change.typename, ...fields.map((field) => [field, change.key[field]])]);
+}
+
+/**
+ * Announces each request's changes once its resolvers have finished, which is after every write committed:
+ * the changes go into the response (`extensions.entityChanges`, on every mutation, empty when nothing
+ * changed), so the gateway that sent the write can evict at once with or without Redis, and this service's own
+ * changes are published for every other replica. Publishing waits for Redis (within its deadline) before the
+ * response leaves, so by the time a client sees its write succeed the event is in the stream.
+ */
+export function entityChangesPlugin<TContext extends { changes: RequestChanges }>(publisher: ChangePublisher): ApolloServerPlugin<TContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ contextValue, operation, response }) {
+          const { changes } = contextValue;
+          if (operation?.operation !== 'mutation' && changes.announced.length === 0) return;
+          if (response.body.kind === 'single') {
+            const result = response.body.singleResult;
+            result.extensions = { ...result.extensions, [CHANGES_EXTENSION]: changes.announced };
+          }
+          if (changes.own.length > 0) await publisher.publish([...changes.own]);
+        },
+      };
+    },
+  };
+}
+
+/** The one switch: the Redis stream when REDIS_URL is set, otherwise nothing beyond the response extension. */
+export function createChangePublisher(config: Readonly<Config>, logger: Logger): ChangePublisher {
+  const { url, changeStream, commandTimeoutMs } = config.redis;
+  if (!url) return createNoopChangePublisher();
+  return createRedisChangePublisher({ url, streamKey: changeStream, commandTimeoutMs, logger });
+}
