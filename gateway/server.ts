@@ -56,7 +56,7 @@ export async function createGatewayServer(
   const urls = new Map<string, string>();
   const http = createSubgraphHttpClient();
   const cacheStore: CacheStore = config.redis.url
-    ? createRedisCacheStore({ url: config.redis.url, timeoutMs: config.redis.commandTimeoutMs, logger, metrics })
+    ? createRedisCacheStore({ url: config.redis.url, timeoutMs: config.redis.commandTimeoutMs, keyPrefix: config.redis.keyPrefix, logger, metrics })
     : createMemoryCacheStore(settings.entityCache.maxEntries);
 
   const readSupergraph = (): string => {

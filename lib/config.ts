@@ -40,7 +40,7 @@ export interface Config {
   /** Where the orders service reaches inventory directly (for stock reservations). */
   inventoryUrl: string;
   /** Redis for the entity cache, persisted queries and change events; absent: in-process fallbacks. */
-  redis: { url: string | undefined; commandTimeoutMs: number; changeStream: string };
+  redis: { url: string | undefined; commandTimeoutMs: number; changeStream: string; keyPrefix: string };
   gateway: {
     port: number;
     supergraphPath: string;
@@ -218,6 +218,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       url: read.url('REDIS_URL', ['redis:', 'rediss:']),
       commandTimeoutMs: read.integer('REDIS_TIMEOUT_MS', 50, 1, 60_000),
       changeStream: read.string('CHANGE_STREAM', 'entity-changes'),
+      keyPrefix: read.string('REDIS_KEY_PREFIX', 'gw:'),
     },
     gateway: {
       port: gatewayPort,

@@ -114,8 +114,15 @@ export function createMemoryCacheStore(maxEntries: number): CacheStore {
   };
 }
 
-export function createRedisCacheStore(options: { url: string; timeoutMs: number; logger: Logger; metrics: GatewayMetrics }): CacheStore {
-  const { logger, metrics } = options;
+export function createRedisCacheStore(options: {
+  url: string;
+  timeoutMs: number;
+  /** Namespaces every key, so several gateways (or tenants, or test runs) can share one Redis. */
+  keyPrefix: string;
+  logger: Logger;
+  metrics: GatewayMetrics;
+}): CacheStore {
+  const { logger, metrics, keyPrefix } = options;
   const client = createClient({
     url: options.url,
     disableOfflineQueue: true,
@@ -166,7 +173,7 @@ export function createRedisCacheStore(options: { url: string; timeoutMs: number;
       if (lookups.length === 0) return [];
       return guarded(async () => {
         const pipeline = client.multi();
-        for (const { key, field } of lookups) pipeline.addCommand(['HGET', key, field]);
+        for (const { key, field } of lookups) pipeline.addCommand(['HGET', keyPrefix + key, field]);
         return (await pipeline.execAsPipeline()) as unknown as (string | null)[];
       });
     },
@@ -176,8 +183,8 @@ export function createRedisCacheStore(options: { url: string; timeoutMs: number;
         const pipeline = client.multi();
         const longest = new Map<string, number>();
         for (const { key, field, value, ttlSeconds } of writes) {
-          pipeline.addCommand(['HSET', key, field, encodeValue(value, ttlSeconds)]);
-          longest.set(key, Math.max(longest.get(key) ?? 0, ttlSeconds));
+          pipeline.addCommand(['HSET', keyPrefix + key, field, encodeValue(value, ttlSeconds)]);
+          longest.set(keyPrefix + key, Math.max(longest.get(keyPrefix + key) ?? 0, ttlSeconds));
         }
         for (const [key, ttl] of longest) {
           pipeline.addCommand(['EXPIRE', key, String(ttl), 'NX']);
@@ -188,14 +195,14 @@ export function createRedisCacheStore(options: { url: string; timeoutMs: number;
     },
     async deleteKeys(keys) {
       if (keys.length === 0) return;
-      await guarded(() => client.del(keys));
+      await guarded(() => client.del(keys.map((key) => keyPrefix + key)));
     },
     async get(key) {
-      const value = await guarded(() => client.get(key));
+      const value = await guarded(() => client.get(keyPrefix + key));
       return value ?? undefined;
     },
     async set(key, value, ttlSeconds) {
-      await guarded(() => (ttlSeconds ? client.set(key, value, { EX: ttlSeconds }) : client.set(key, value)));
+      await guarded(() => (ttlSeconds ? client.set(keyPrefix + key, value, { EX: ttlSeconds }) : client.set(keyPrefix + key, value)));
     },
     async close() {
       await connecting;

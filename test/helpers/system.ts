@@ -96,9 +96,45 @@ export interface TestSystem {
     options?: { token?: string; headers?: Record<string, string> },
   ): Promise<GraphQLResult<T>>;
   post(body: string, headers?: Record<string, string>): Promise<{ status: number; body: GraphQLResult<unknown> }>;
+  /** The environment every service of this system was started with (database, subgraph URLs, Redis keys). */
+  env: Record<string, string>;
+  /** Starts another gateway over the same subgraphs, with extra env; closed with the system. */
+  startGateway(env?: Record<string, string>): Promise<TestGateway>;
   /** Stops one subgraph (to test failures); `close` then skips it. */
   stopSubgraph(name: 'users' | 'orders' | 'inventory'): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface GraphQLClient {
+  query<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    options?: { token?: string; headers?: Record<string, string> },
+  ): Promise<GraphQLResult<T>>;
+  post(body: string, headers?: Record<string, string>): Promise<{ status: number; body: GraphQLResult<unknown> }>;
+}
+
+export interface TestGateway extends GraphQLClient {
+  url: string;
+  gateway: GatewayServer;
+  close(): Promise<void>;
+}
+
+/** A client for one gateway URL. */
+export function clientFor(url: string): GraphQLClient {
+  const post = async (body: string, headers: Record<string, string> = {}) => {
+    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    return { status: response.status, body: (await response.json()) as GraphQLResult<unknown> };
+  };
+  return {
+    post,
+    async query<T>(query: string, variables?: Record<string, unknown>, options: { token?: string; headers?: Record<string, string> } = {}) {
+      const headers: Record<string, string> = { ...options.headers };
+      if (options.token) headers.authorization = `Bearer ${options.token}`;
+      const { status, body } = await post(JSON.stringify({ query, variables }), headers);
+      return { ...(body as GraphQLResult<T>), status };
+    },
+  };
 }
 
 export interface GraphQLResult<T> {
@@ -119,11 +155,13 @@ export const adminToken = () => token('1', { admin: true });
  * embedded database (a fresh temp dir) or on PostgreSQL (fresh schemas, dropped on close).
  */
 export async function startSystem(backend: Backend, extraEnv: Record<string, string> = {}): Promise<TestSystem> {
-  const env: Record<string, string> = { ...extraEnv };
+  const run = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  // Systems running side by side share the machine's Redis: each gets its own keys and change stream.
+  const env: Record<string, string> = { REDIS_KEY_PREFIX: `test-${run}:`, CHANGE_STREAM: `test-changes-${run}`, ...extraEnv };
   let cleanup: () => Promise<void>;
   if (backend === 'postgres') {
     await requirePostgres();
-    const prefix = `t${process.pid}_${Math.random().toString(36).slice(2, 8)}_`;
+    const prefix = `t${run.replace('-', '_')}_`;
     env.DATABASE_URL = TEST_DATABASE_URL;
     env.DATABASE_SCHEMA_PREFIX = prefix;
     env.DATABASE_POOL_SIZE = '5';
@@ -142,34 +180,41 @@ export async function startSystem(backend: Backend, extraEnv: Record<string, str
   try {
     const [users, inventory] = await Promise.all([start(usersSubgraph), start(inventorySubgraph)]);
     const orders = await start(ordersSubgraph, { INVENTORY_URL: inventory.url });
-    const config = testConfig({
-      ...env,
+    const subgraphEnv = {
       SUBGRAPH_URL_USERS: users.url,
       SUBGRAPH_URL_ORDERS: orders.url,
       SUBGRAPH_URL_INVENTORY: inventory.url,
       SUBGRAPH_TIMEOUT_MS: '5000',
-    });
-    const gateway = await createGatewayServer(config, silentLogger);
-    const listening: ListeningServer = await listen(gateway.listener, 0, '127.0.0.1');
-    const gatewayUrl = `${listening.url}/graphql`;
+    };
+    const gateways: TestGateway[] = [];
+    const startGateway = async (more: Record<string, string> = {}): Promise<TestGateway> => {
+      const gateway = await createGatewayServer(testConfig({ ...env, ...subgraphEnv, ...more }), silentLogger);
+      const listening: ListeningServer = await listen(gateway.listener, 0, '127.0.0.1');
+      const started: TestGateway = {
+        url: `${listening.url}/graphql`,
+        gateway,
+        ...clientFor(`${listening.url}/graphql`),
+        async close() {
+          gateways.splice(gateways.indexOf(started), 1);
+          await listening.close();
+          await gateway.stop();
+        },
+      };
+      gateways.push(started);
+      return started;
+    };
+    const main = await startGateway();
     const stopped = new Set<RunningSubgraph<unknown>>();
     const subgraphs = { users, orders, inventory };
-    const post = async (body: string, headers: Record<string, string> = {}) => {
-      const response = await fetch(gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
-      return { status: response.status, body: (await response.json()) as GraphQLResult<unknown> };
-    };
     return {
       backend,
-      gatewayUrl,
-      gateway,
+      gatewayUrl: main.url,
+      gateway: main.gateway,
       subgraphs,
-      post,
-      async query<T>(query: string, variables?: Record<string, unknown>, options: { token?: string; headers?: Record<string, string> } = {}) {
-        const headers: Record<string, string> = { ...options.headers };
-        if (options.token) headers.authorization = `Bearer ${options.token}`;
-        const { status, body } = await post(JSON.stringify({ query, variables }), headers);
-        return { ...(body as GraphQLResult<T>), status };
-      },
+      post: main.post,
+      query: main.query,
+      env: { ...env, ...subgraphEnv },
+      startGateway,
       async stopSubgraph(name) {
         const subgraph = subgraphs[name];
         if (stopped.has(subgraph)) return;
@@ -177,15 +222,31 @@ export async function startSystem(backend: Backend, extraEnv: Record<string, str
         await subgraph.close();
       },
       async close() {
-        await listening.close();
-        await gateway.stop();
+        await Promise.all([...gateways].map((gateway) => gateway.close()));
         await Promise.all(running.filter((subgraph) => !stopped.has(subgraph)).map((subgraph) => subgraph.close()));
         await cleanup();
+        if (env.REDIS_URL) await deleteRedisNamespace(env.REDIS_URL, env.REDIS_KEY_PREFIX!, env.CHANGE_STREAM!);
       },
     };
   } catch (error) {
     await Promise.all(running.map((subgraph) => subgraph.close().catch(() => undefined)));
     await cleanup();
     throw error;
+  }
+}
+
+/** Removes a test system's cache keys and change stream from the shared Redis. */
+export async function deleteRedisNamespace(url: string, keyPrefix: string, stream: string): Promise<void> {
+  const client = createClient({ url, socket: { connectTimeout: 3000, reconnectStrategy: false } });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const keys: string[] = [stream];
+    for await (const batch of client.scanIterator({ MATCH: `${keyPrefix}*`, COUNT: 500 })) keys.push(...batch);
+    await client.del(keys);
+  } catch {
+    // Best effort: a missing Redis was already reported by the test that needed it.
+  } finally {
+    if (client.isOpen) client.destroy();
   }
 }

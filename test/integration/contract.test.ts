@@ -1,4 +1,4 @@
-import { adminToken, startSystem, token, type Backend, type TestSystem } from '../helpers/system';
+import { adminToken, requireRedis, startSystem, TEST_REDIS_URL, token, type Backend, type TestSystem } from '../helpers/system';
 
 /**
  * The API contract through the gateway, over real HTTP, on both database backends: every query and mutation
@@ -12,10 +12,22 @@ const PLACE = `mutation Place($input: PlaceOrderInput!) { placeOrder(input: $inp
   items { quantity unitPriceCents product { sku stock } } } }`;
 const CANCEL = `mutation Cancel($id: ID!) { cancelOrder(id: $id) { id status } }`;
 
-describe.each<Backend>(['sqlite', 'postgres'])('the supergraph on %s', (backend) => {
+/**
+ * The same suite under each configuration of the gateway's fetch path: every mechanism off, the defaults
+ * (in-process cache), and the entity cache on Redis. The assertions do not change: caching, batching and
+ * deduplication must be invisible in results.
+ */
+const CONFIGURATIONS: [Backend, string, Record<string, string>][] = [
+  ['sqlite', 'every fetch mechanism off', { BATCHING: 'false', DEDUP_INFLIGHT: 'false', DEDUP_INBOUND: 'off', ENTITY_CACHE: 'false' }],
+  ['sqlite', 'the entity cache on Redis', { REDIS_URL: TEST_REDIS_URL }],
+  ['postgres', 'the defaults (in-process cache)', {}],
+];
+
+describe.each(CONFIGURATIONS)('the supergraph on %s with %s', (backend, _configuration, env) => {
   let system: TestSystem;
   beforeAll(async () => {
-    system = await startSystem(backend);
+    if (env.REDIS_URL) await requireRedis();
+    system = await startSystem(backend, env);
   }, 120_000);
   afterAll(async () => {
     await system?.close();
@@ -188,7 +200,7 @@ describe.each<Backend>(['sqlite', 'postgres'])('the supergraph on %s', (backend)
   describe('mutations', () => {
     it('creates a user, and refuses a duplicate email with CONFLICT', async () => {
       const mutation = `mutation($input: CreateUserInput!) { createUser(input: $input) { id name email createdAt } }`;
-      const email = `new.${backend}@example.com`;
+      const email = `new.${backend}.${Object.keys(env).length}@example.com`;
       const created = await system.query<{ createUser: { id: string; name: string; createdAt: string } }>(mutation, {
         input: { name: 'New Person', email },
       });
