@@ -20,7 +20,7 @@ import { callerHeaders } from '../lib/identity';
 import { signHs256 } from '../lib/jwt';
 import { silentLogger } from '../lib/logger';
 import { projectRoot } from '../lib/paths';
-import { startSubgraph, type RunningSubgraph, type SubgraphDefinition } from '../subgraphs/common/server';
+import { startSubgraph, type RunningSubgraph, type SubgraphContextBase, type SubgraphDefinition } from '../subgraphs/common/server';
 import { inventorySubgraph } from '../subgraphs/inventory/server';
 import { ordersSubgraph } from '../subgraphs/orders/server';
 import { usersSubgraph } from '../subgraphs/users/server';
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   const running: RunningSubgraph<unknown>[] = [];
   const replicas: Replica[] = [];
   try {
-    const start = async <Schema>(definition: SubgraphDefinition<Schema>, more: Record<string, string> = {}) => {
+    const start = async <Schema, Context extends SubgraphContextBase>(definition: SubgraphDefinition<Schema, Context>, more: Record<string, string> = {}) => {
       const subgraph = (await startSubgraph(definition, loadConfig({ ...base, ...more }), silentLogger)) as RunningSubgraph<unknown>;
       running.push(subgraph);
       return subgraph;

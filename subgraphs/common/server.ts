@@ -12,7 +12,7 @@ import { createRouter, executeGraphQL, listen, readGraphQLBody, sendJson } from 
 import { CALLER_HEADER, CALLER_SIGNATURE_HEADER, readCaller, type Caller } from '../../lib/identity';
 import { publisherStats, type ChangePublisher } from '../../lib/events';
 import { createLogger, type Logger } from '../../lib/logger';
-import { entityChangesPlugin, RequestChanges } from './changes';
+import { createChangePublisher, entityChangesPlugin, RequestChanges } from './changes';
 import { openDatabase, type Database, type MigrationSet } from './database';
 import { schemaDir } from '../../lib/paths';
 
@@ -142,12 +142,23 @@ function countRepresentations(body: unknown): number {
 }
 
 /** What a subgraph is made of; `startSubgraph` turns it into a listening service. */
-export interface SubgraphDefinition<Schema> {
+export interface SubgraphDefinition<Schema, TContext extends SubgraphContextBase> {
   name: SubgraphName;
   migrations: MigrationSet;
   /** Writes the demo data into an empty database; false when there was data already. */
   seed(database: Database<Schema>): Promise<boolean>;
-  createServer(deps: { database: Database<Schema>; config: Readonly<Config>; logger: Logger }): Promise<SubgraphServer>;
+  resolvers: GraphQLResolverMap<TContext>;
+  /** Builds the service's long-lived parts (store, clients, background work) once per process. */
+  setup(deps: { database: Database<Schema>; config: Readonly<Config>; logger: Logger; publisher: ChangePublisher }): SubgraphParts<TContext>;
+}
+
+export interface SubgraphParts<TContext> {
+  /** A fresh context (and so fresh DataLoaders) for every request. */
+  createContext(caller: Caller, changes: RequestChanges): TContext;
+  /** Readiness: true when the service can answer (its database responds). */
+  ready(): Promise<boolean>;
+  /** Stops background work, before the server and the database close. */
+  stop?(): Promise<void>;
 }
 
 export interface RunningSubgraph<Schema> {
@@ -156,29 +167,51 @@ export interface RunningSubgraph<Schema> {
   close(): Promise<void>;
 }
 
-/** Opens the service's database (migrating and seeding it), builds its server and listens. */
-export async function startSubgraph<Schema>(
-  definition: SubgraphDefinition<Schema>,
+/**
+ * Opens the service's database (migrating and seeding it), connects its change publisher, builds its server
+ * and listens. `close` undoes it all in reverse: stop listening (finishing requests in flight), stop background
+ * work, the server, the publisher, then the database.
+ */
+export async function startSubgraph<Schema, TContext extends SubgraphContextBase>(
+  definition: SubgraphDefinition<Schema, TContext>,
   config: Readonly<Config>,
   logger: Logger,
 ): Promise<RunningSubgraph<Schema>> {
   const settings = config.subgraphs[definition.name];
   const database = await openDatabase<Schema>(settings.database, definition.migrations);
+  const publisher = createChangePublisher(config, logger);
+  let parts: SubgraphParts<TContext> | undefined;
   try {
     if (config.seedDemoData && (await definition.seed(database))) logger.info('seeded demo data');
-    const server = await definition.createServer({ database, config, logger });
+    parts = definition.setup({ database, config, logger, publisher });
+    const server = await createSubgraphServer<TContext>({
+      name: definition.name,
+      resolvers: definition.resolvers,
+      development: config.development,
+      serviceSecret: config.serviceSecret,
+      logger,
+      publisher,
+      createContext: parts.createContext,
+      ready: parts.ready,
+      statementCount: database.statementCount,
+    });
     const listening = await listen(server.listener, settings.port, config.host);
     logger.info(`listening on ${listening.url}/graphql`, { database: settings.database.kind });
+    const running = parts;
     return {
       url: `${listening.url}/graphql`,
       database,
       async close() {
         await listening.close();
+        await running.stop?.();
         await server.stop();
+        await publisher.close();
         await database.close();
       },
     };
   } catch (error) {
+    await parts?.stop?.();
+    await publisher.close();
     await database.close();
     throw error;
   }
@@ -188,7 +221,7 @@ export async function startSubgraph<Schema>(
  * The entry point every subgraph shares: read config, start, and on SIGTERM/SIGINT stop taking requests,
  * finish those in flight, then close the database.
  */
-export function runSubgraph<Schema>(definition: SubgraphDefinition<Schema>): void {
+export function runSubgraph<Schema, TContext extends SubgraphContextBase>(definition: SubgraphDefinition<Schema, TContext>): void {
   let config: Readonly<Config>;
   try {
     config = loadConfig();

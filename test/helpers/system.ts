@@ -8,7 +8,7 @@ import { listen, type ListeningServer } from '../../lib/http';
 import { signHs256 } from '../../lib/jwt';
 import { silentLogger } from '../../lib/logger';
 import { createGatewayServer, type GatewayServer } from '../../gateway/server';
-import { startSubgraph, type RunningSubgraph, type SubgraphDefinition } from '../../subgraphs/common/server';
+import { startSubgraph, type RunningSubgraph, type SubgraphContextBase, type SubgraphDefinition } from '../../subgraphs/common/server';
 import { inventorySubgraph } from '../../subgraphs/inventory/server';
 import { ordersSubgraph } from '../../subgraphs/orders/server';
 import { usersSubgraph } from '../../subgraphs/users/server';
@@ -172,7 +172,7 @@ export async function startSystem(backend: Backend, extraEnv: Record<string, str
     cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
   }
   const running: RunningSubgraph<unknown>[] = [];
-  const start = async <S>(definition: SubgraphDefinition<S>, more: Record<string, string> = {}) => {
+  const start = async <S, C extends SubgraphContextBase>(definition: SubgraphDefinition<S, C>, more: Record<string, string> = {}) => {
     const subgraph = await startSubgraph(definition, testConfig({ ...env, ...more }), silentLogger);
     running.push(subgraph as RunningSubgraph<unknown>);
     return subgraph as RunningSubgraph<unknown>;
