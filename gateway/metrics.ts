@@ -10,7 +10,12 @@ const renderLabels = (labels: Labels, extra = ''): string => {
   if (extra) parts.push(extra);
   return parts.length > 0 ? `{${parts.join(',')}}` : '';
 };
-const keyOf = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
+const keyOf = (labels: Labels): string => {
+  const names = Object.keys(labels);
+  if (names.length === 0) return '';
+  if (names.length === 1) return `${names[0]}=${labels[names[0]!]}`;
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
+};
 
 interface Metric {
   render(): string;

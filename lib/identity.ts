@@ -41,11 +41,20 @@ export function signCallerValue(secret: string, value: string): string {
   return crypto.createHmac('sha256', secret).update(value).digest('base64url');
 }
 
-/** The headers that carry `caller` to a subgraph; none for an anonymous caller. */
+const signatures = new Map<string, string>();
+
+/** The headers that carry `caller` to a subgraph; none for an anonymous caller. Signatures are memoised. */
 export function callerHeaders(secret: string, caller: Caller): Record<string, string> {
   const value = encodeCaller(caller);
   if (value === undefined) return {};
-  return { [CALLER_HEADER]: value, [CALLER_SIGNATURE_HEADER]: signCallerValue(secret, value) };
+  const memo = `${secret}\u0000${value}`;
+  let signature = signatures.get(memo);
+  if (signature === undefined) {
+    signature = signCallerValue(secret, value);
+    if (signatures.size >= 10_000) signatures.clear();
+    signatures.set(memo, signature);
+  }
+  return { [CALLER_HEADER]: value, [CALLER_SIGNATURE_HEADER]: signature };
 }
 
 /**

@@ -156,7 +156,12 @@ export function createRedisCacheStore(options: {
       return await Promise.race([
         operation(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`cache did not answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+          // A busy event loop can run this timer in the same turn that Redis's answer arrived, before the
+          // socket is read; deciding one phase later (setImmediate runs after I/O) avoids a false timeout.
+          timer = setTimeout(
+            () => setImmediate(() => reject(new Error(`cache did not answer within ${options.timeoutMs} ms`))),
+            options.timeoutMs,
+          );
         }),
       ]);
     } catch (error) {

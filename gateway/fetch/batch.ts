@@ -201,11 +201,21 @@ function fanOutEntities(unit: EntityUnit, result: FetchResult, subgraph: string)
 }
 
 /**
- * The gateway merges each received entity into its own result tree, so one object handed to two positions
- * would be mutated twice; positions after the first get their own copy.
+ * The gateway merges each received entity into its own result tree, and may adopt the entity's nested objects
+ * as they are, so one nested object handed to two positions could later be changed through both; positions
+ * after the first get their own copy of anything nested. Flat entities (the common case) need no copy.
  */
 function cloneIfShared(entity: unknown, uses: number): unknown {
-  return uses > 1 && entity !== null && typeof entity === 'object' ? structuredClone(entity) : entity;
+  if (uses < 2 || entity === null || typeof entity !== 'object') return entity;
+  return cloneJson(entity);
+}
+
+function cloneJson(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(cloneJson);
+  const copy: Record<string, unknown> = {};
+  for (const key in value as Record<string, unknown>) copy[key] = cloneJson((value as Record<string, unknown>)[key]);
+  return copy;
 }
 
 /**
@@ -222,6 +232,14 @@ function inOrder(representations: unknown[], received: unknown[]): unknown[] {
     (field) => field !== '__typename' && field in sample && (typeof first[field] !== 'object' || first[field] === null),
   );
   if (fields.length === 0) return [...received];
+  const matches = (representation: unknown, entity: unknown) =>
+    entity !== null &&
+    typeof entity === 'object' &&
+    fields.every((field) => (representation as Record<string, unknown>)[field] === (entity as Record<string, unknown>)[field]);
+  // The usual case, checked without allocating: every answer is where it should be.
+  if (representations.every((representation, index) => received[index] === null || matches(representation, received[index]))) {
+    return [...received];
+  }
   const signature = (value: unknown): string | undefined => {
     if (!value || typeof value !== 'object') return undefined;
     const record = value as Record<string, unknown>;
@@ -230,7 +248,6 @@ function inOrder(representations: unknown[], received: unknown[]): unknown[] {
   };
   const wanted = representations.map(signature);
   const got = received.map(signature);
-  if (wanted.every((value, index) => value === got[index])) return [...received];
   const byKey = new Map<string, unknown>();
   for (const [index, key] of got.entries()) {
     if (key === undefined) {
