@@ -1,0 +1,22 @@
+/** The six things the bench measures, in the order every round visits them. */
+export const TARGET_NAMES = ['ours-off', 'ours-default', 'apollo-gateway', 'hive-gateway', 'subgraph-direct', 'limit'] as const;
+export type TargetName = (typeof TARGET_NAMES)[number];
+
+/** The target every other one is compared against, round by round. */
+export const BASELINE_TARGET: TargetName = 'apollo-gateway';
+/** The target whose answers are the expected ones. */
+export const REFERENCE_TARGET: TargetName = 'ours-off';
+
+export const TARGET_DESCRIPTIONS: Record<TargetName, string> = {
+  'ours-off': 'our gateway, DEDUP_INFLIGHT=false DEDUP_INBOUND=off ENTITY_CACHE=false (batching on)',
+  'ours-default': 'our gateway with its defaults (DEDUP_INFLIGHT=true DEDUP_INBOUND=all ENTITY_CACHE=true), on Redis (warmed)',
+  'apollo-gateway': '@apollo/gateway + @apollo/server startStandaloneServer, default options, static signed caller headers',
+  'hive-gateway': '@graphql-hive/gateway createGatewayRuntime on node:http, default options, static signed caller headers',
+  'subgraph-direct': "one subgraph asked directly for the workload's largest fetch (no gateway)",
+  limit: 'bare node:http server answering the reference bytes: what one Node process here can serve at all',
+};
+
+/** The gateway-shaped targets: they answer the workload's own query at /graphql. */
+export function isGatewayTarget(target: TargetName): boolean {
+  return target !== 'subgraph-direct' && target !== 'limit';
+}
