@@ -133,6 +133,8 @@ export async function createGatewayServer(
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     includeStacktraceInErrorResponses: config.development,
+    // Our entry points own SIGTERM/SIGINT and the shutdown order; Apollo's own handler would race them.
+    stopOnTerminationSignals: false,
     formatError: maskUnexpectedErrors(config.development),
     introspection: true,
     persistedQueries: settings.persistedQueries ? { cache: persistedQueryCache(cacheStore) } : false,

@@ -59,6 +59,8 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
   const apollo = new ApolloServer<TContext>({
     schema: buildSubgraphSchema({ typeDefs: parse(loadSubgraphSdl(options.name)), resolvers: options.resolvers as GraphQLResolverMap<unknown> }),
     includeStacktraceInErrorResponses: options.development,
+    // Our entry points own SIGTERM/SIGINT and the shutdown order; Apollo's own handler would race them.
+    stopOnTerminationSignals: false,
     formatError: maskUnexpectedErrors(options.development),
     plugins: [ApolloServerPluginInlineTraceDisabled(), entityChangesPlugin<TContext>(options.publisher)],
     logger: {
