@@ -7,6 +7,7 @@
  *   node scripts/fill-lockfile-optionals.mjs
  */
 import fs from 'node:fs';
+import { URL } from 'node:url';
 
 const lockPath = new URL('../package-lock.json', import.meta.url);
 const lock = JSON.parse(fs.readFileSync(lockPath, 'utf8'));
