@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { composeServices } from '@apollo/composition';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { GraphQLError, parse } from 'graphql';
@@ -170,7 +171,10 @@ export async function startSpyFederation(): Promise<SpyFederation> {
   const servers: ListeningServer[] = [];
   const urls: Record<string, string> = {};
   for (const [name, definition] of Object.entries(definitions)) {
-    const apollo = new ApolloServer({ schema: buildSubgraphSchema({ typeDefs: parse(definition.sdl), resolvers: definition.resolvers }) });
+    const apollo = new ApolloServer({
+      schema: buildSubgraphSchema({ typeDefs: parse(definition.sdl), resolvers: definition.resolvers }),
+      plugins: [ApolloServerPluginInlineTraceDisabled()],
+    });
     await apollo.start();
     const listener = createRouter(
       {
