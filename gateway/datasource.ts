@@ -55,6 +55,13 @@ interface PendingFetch extends PlannedFetch {
   reject(error: unknown): void;
 }
 
+/** A fetch still to send: what goes out (the cache may have shrunk it) and how to finish its result. */
+interface Pending {
+  fetch: PendingFetch;
+  planned: PlannedFetch;
+  complete?: (result: FetchResult) => FetchResult;
+}
+
 /**
  * The gateway's one seam onto the network: Apollo Gateway's executor calls `process()` once per plan fetch.
  *
@@ -86,7 +93,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     const shape = this.options.entityKeys ? withEntityKeys(original, this.options.entityKeys) : original;
     if (shape !== original) request.query = shape.query;
     if (shape.operation !== 'query' || !this.options.batching) {
-      return (await this.flushOne({ request, shape }, context)) as GatewayGraphQLResponse;
+      return new Promise<FetchResult>((resolve, reject) => void this.flush([{ request, shape, resolve, reject }], context)) as Promise<GatewayGraphQLResponse>;
     }
     return new Promise<FetchResult>((resolve, reject) => {
       let queue = this.queues.get(context);
@@ -107,13 +114,9 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     }) as Promise<GatewayGraphQLResponse>;
   }
 
-  private async flushOne(fetch: PlannedFetch, context: GatewayContext): Promise<FetchResult> {
-    return new Promise<FetchResult>((resolve, reject) => void this.flush([{ ...fetch, resolve, reject }], context));
-  }
-
   private async flush(fetches: PendingFetch[], context: GatewayContext): Promise<void> {
     try {
-      let pending: { fetch: PendingFetch; planned: PlannedFetch; complete?: (result: FetchResult) => FetchResult }[] = [];
+      let pending: Pending[] = [];
       if (this.options.cache && fetches[0]!.shape.operation === 'query') {
         const outcomes = await this.options.cache.resolve(this.name, fetches, context);
         outcomes.forEach((outcome, index) => {
@@ -126,57 +129,43 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
         pending = fetches.map((fetch) => ({ fetch, planned: fetch }));
       }
       if (pending.length === 0) return;
-
-      const plan = planBatch(
-        pending.map((entry) => entry.planned),
-        { dedupeRepresentations: this.options.batching },
-      );
-      const groups = plan.units.every((unit) => unit.shape.mergeable) || plan.units.length === 1 ? [pending] : pending.map((entry) => [entry]);
-      await Promise.all(
-        groups.map(async (group) => {
-          const groupPlan = groups.length === 1 ? plan : planBatch(group.map((entry) => entry.planned), { dedupeRepresentations: this.options.batching });
-          context.stats.representationsAsked += groupPlan.representationsAsked;
-          context.stats.representationsSent += groupPlan.representationsSent;
-          this.options.metrics.subgraphRepresentations.inc({ subgraph: this.name }, groupPlan.representationsSent);
-          if (groupPlan.representationsAsked > groupPlan.representationsSent) {
-            this.options.metrics.deduplicated.inc({ kind: 'representation' }, groupPlan.representationsAsked - groupPlan.representationsSent);
-          }
-          if (group.length > 1) this.options.metrics.deduplicated.inc({ kind: 'batched_fetch' }, group.length - 1);
-          try {
-            const response = await this.send(groupPlan.body, context.caller, group[0]!.planned.shape.operation, context);
-            if (group.length > 1 && nullPropagatedAcrossFetches(groupPlan, response)) {
-              // One fetch's error nulled data that other fetches shared (a failed `_entities` list nulls the
-              // whole merged response). Each fetch is asked again alone, so each gets exactly what it would
-              // have had without batching. Costs one more round trip, on this error path only.
-              await Promise.all(group.map((entry) => this.isolate(entry, context)));
-              return;
-            }
-            const results = splitBatch(groupPlan, response, group.length, this.name);
-            group.forEach((entry, index) => {
-              const result = results[index]!;
-              entry.fetch.resolve(entry.complete ? entry.complete(result) : result);
-            });
-          } catch (error) {
-            for (const entry of group) entry.fetch.reject(error);
-          }
-        }),
-      );
+      // Documents that cannot be aliased into one (several operations, root fragments) go out one by one.
+      const mergeable = pending.every((entry) => entry.planned.shape.mergeable);
+      await Promise.all((mergeable ? [pending] : pending.map((entry) => [entry])).map((group) => this.sendGroup(group, context)));
     } catch (error) {
       for (const fetch of fetches) fetch.reject(error);
     }
   }
 
-  private async isolate(
-    entry: { fetch: PendingFetch; planned: PlannedFetch; complete?: (result: FetchResult) => FetchResult },
-    context: GatewayContext,
-  ): Promise<void> {
+  /** Sends a group of fetches as one HTTP request and settles each with exactly its own result. */
+  private async sendGroup(group: Pending[], context: GatewayContext): Promise<void> {
+    const plan = planBatch(
+      group.map((entry) => entry.planned),
+      { dedupeRepresentations: this.options.batching },
+    );
+    context.stats.representationsAsked += plan.representationsAsked;
+    context.stats.representationsSent += plan.representationsSent;
+    this.options.metrics.subgraphRepresentations.inc({ subgraph: this.name }, plan.representationsSent);
+    if (plan.representationsAsked > plan.representationsSent) {
+      this.options.metrics.deduplicated.inc({ kind: 'representation' }, plan.representationsAsked - plan.representationsSent);
+    }
+    if (group.length > 1) this.options.metrics.deduplicated.inc({ kind: 'batched_fetch' }, group.length - 1);
     try {
-      const plan = planBatch([entry.planned], { dedupeRepresentations: this.options.batching });
-      const response = await this.send(plan.body, context.caller, entry.planned.shape.operation, context);
-      const [result] = splitBatch(plan, response, 1, this.name);
-      entry.fetch.resolve(entry.complete ? entry.complete(result!) : result!);
+      const response = await this.send(plan.body, context.caller, group[0]!.planned.shape.operation, context);
+      if (group.length > 1 && nullPropagatedAcrossFetches(plan, response)) {
+        // One fetch's error nulled data that other fetches shared (a failed `_entities` list nulls the whole
+        // merged response). Each fetch is asked again alone, so each gets exactly what it would have had
+        // without batching. Costs one more round trip, on this error path only.
+        await Promise.all(group.map((entry) => this.sendGroup([entry], context)));
+        return;
+      }
+      const results = splitBatch(plan, response, group.length, this.name);
+      group.forEach((entry, index) => {
+        const result = results[index]!;
+        entry.fetch.resolve(entry.complete ? entry.complete(result) : result);
+      });
     } catch (error) {
-      entry.fetch.reject(error);
+      for (const entry of group) entry.fetch.reject(error);
     }
   }
 

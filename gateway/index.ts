@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from '../lib/config';
 import { listen } from '../lib/http';
 import { createLogger } from '../lib/logger';
 import { createGatewayServer } from './server';
+import { messageOf } from '../lib/errors';
 
 /** Reads config, builds the gateway, listens; SIGHUP reloads the supergraph; SIGTERM drains and exits. */
 async function main(): Promise<void> {
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
   } catch (error) {
-    logger.error(`failed to start: ${error instanceof Error ? error.message : String(error)}`);
+    logger.error(`failed to start: ${messageOf(error)}`);
     process.exit(1);
   }
 }

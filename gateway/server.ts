@@ -9,7 +9,7 @@ import {
 } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { Config } from '../lib/config';
-import { maskUnexpectedErrors } from '../lib/errors';
+import { maskUnexpectedErrors, messageOf } from '../lib/errors';
 import { createRedisChangeSubscriber, type ChangeSubscriber } from '../lib/events';
 import { createRouter, readGraphQLBody, runGraphQL, sendJson, writeGraphQLResult, type RouteHandler } from '../lib/http';
 import type { Logger } from '../lib/logger';
@@ -63,7 +63,7 @@ export async function createGatewayServer(
     try {
       return fs.readFileSync(settings.supergraphPath, 'utf8');
     } catch (error) {
-      throw new Error(`SUPERGRAPH_PATH: cannot read '${settings.supergraphPath}': ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(`SUPERGRAPH_PATH: cannot read '${settings.supergraphPath}': ${messageOf(error)}`);
     }
   };
   // The cache policy follows the supergraph; a reload swaps it with the schema.
@@ -189,7 +189,7 @@ export async function createGatewayServer(
         res.end(explorerHtml);
       },
     },
-    (error, req) => logger.error('request failed', { url: req.url, error: error instanceof Error ? error.message : String(error) }),
+    (error, req) => logger.error('request failed', { url: req.url, error: messageOf(error) }),
   );
 
   // Writes that did not pass through this replica (another replica's, service to service, the recovery loop)
@@ -226,7 +226,7 @@ export async function createGatewayServer(
         usePolicy(sdl);
         logger.info('supergraph reloaded', { path: settings.supergraphPath });
       } catch (error) {
-        logger.error('supergraph reload failed; still serving the previous one', { error: error instanceof Error ? error.message : String(error) });
+        logger.error('supergraph reload failed; still serving the previous one', { error: messageOf(error) });
       }
     },
     async stop() {

@@ -47,3 +47,8 @@ export function maskUnexpectedErrors(development: boolean) {
     };
   };
 }
+
+/** The message of anything thrown, for logs and wrapped errors. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

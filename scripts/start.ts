@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { loadConfig, SUBGRAPH_NAMES, type Config } from '../lib/config';
 import { createLogger } from '../lib/logger';
+import { messageOf } from '../lib/errors';
 
 const STARTUP_TIMEOUT_MS = 60_000;
 
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
   try {
     config = loadConfig();
   } catch (error) {
-    console.error(error instanceof Error ? error.message : String(error));
+    console.error(messageOf(error));
     process.exit(78);
   }
   const logger = createLogger('start', config.log);
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
   } catch (error) {
-    logger.error(`start-up failed: ${error instanceof Error ? error.message : String(error)}`);
+    logger.error(`start-up failed: ${messageOf(error)}`);
     stopAll(1);
   }
 }

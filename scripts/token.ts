@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../lib/config';
 import { signHs256 } from '../lib/jwt';
+import { messageOf } from '../lib/errors';
 
 function main(): number {
   let values;
@@ -18,7 +19,7 @@ function main(): number {
       strict: true,
     }));
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\nusage: npm run -s token -- --sub <userId> [--admin] [--expires-in <seconds>]\n`);
+    process.stderr.write(`${messageOf(error)}\nusage: npm run -s token -- --sub <userId> [--admin] [--expires-in <seconds>]\n`);
     return 2;
   }
   const expiresIn = Number(values['expires-in']);

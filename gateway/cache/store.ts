@@ -1,6 +1,7 @@
 import { createClient } from 'redis';
 import type { Logger } from '../../lib/logger';
 import type { GatewayMetrics } from '../metrics';
+import { messageOf } from '../../lib/errors';
 
 /**
  * Where the gateway keeps cached entities and persisted queries: Redis, shared by every replica, or an
@@ -136,7 +137,7 @@ export function createRedisCacheStore(options: {
     metrics.cacheErrors.inc();
     if (!outage) {
       outage = true;
-      logger.warn('cache unavailable; serving from subgraphs until it is back', { error: error instanceof Error ? error.message : String(error) });
+      logger.warn('cache unavailable; serving from subgraphs until it is back', { error: messageOf(error) });
     }
   };
   client.on('error', (error: unknown) => failed(error));

@@ -1,5 +1,6 @@
 import zlib from 'node:zlib';
 import { Agent, request } from 'undici';
+import { messageOf } from '../../lib/errors';
 
 /**
  * The gateway's HTTP client to subgraphs: one keep-alive connection pool per origin (undici), so a fetch costs
@@ -54,14 +55,14 @@ export function createSubgraphHttpClient(options: { connectionsPerOrigin?: numbe
       } catch (error) {
         const code = (error as { code?: string }).code;
         const timedOut = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
-        throw new SubgraphRequestError(error instanceof Error ? error.message : String(error), timedOut ? 'timeout' : 'network');
+        throw new SubgraphRequestError(messageOf(error), timedOut ? 'timeout' : 'network');
       }
       let raw: Buffer;
       try {
         raw = Buffer.from(await response.body.arrayBuffer());
       } catch (error) {
         const code = (error as { code?: string }).code;
-        throw new SubgraphRequestError(error instanceof Error ? error.message : String(error), code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'network');
+        throw new SubgraphRequestError(messageOf(error), code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'network');
       }
       const encoding = response.headers['content-encoding'];
       return { status: response.statusCode, body: decode(raw, typeof encoding === 'string' ? encoding : undefined) };

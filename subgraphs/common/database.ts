@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, type CreateTableBuilder, PostgresDialect, SqliteDialect, sql, type Migration, type MigrationProvider } from 'kysely';
 import { Pool } from 'pg';
 import { redact, type DatabaseConfig } from '../../lib/config';
+import { messageOf } from '../../lib/errors';
 
 /**
  * One data-access path on two engines: the embedded default (SQLite in a file under DATA_DIR, WAL mode) and
@@ -63,7 +64,7 @@ export async function openDatabase<Schema>(config: DatabaseConfig, migrations: M
   if (error) {
     await db.destroy();
     const failed = results?.find((result) => result.status === 'Error')?.migrationName;
-    throw new Error(`Migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`Migration ${failed ?? ''} failed: ${messageOf(error)}`);
   }
   return { db, dialect, statementCount: () => statements, close: () => db.destroy() };
 }
@@ -74,7 +75,7 @@ async function ensurePostgresSchema(url: string, schema: string): Promise<void> 
     await pool.query(`create schema if not exists "${schema}"`);
   } catch (error) {
     throw new Error(
-      `Cannot reach PostgreSQL at ${redact(url)}: ${error instanceof Error ? error.message : String(error)}`,
+      `Cannot reach PostgreSQL at ${redact(url)}: ${messageOf(error)}`,
     );
   } finally {
     await pool.end();

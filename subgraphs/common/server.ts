@@ -7,7 +7,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { parse } from 'graphql';
 import { loadConfig, type Config, type SubgraphName } from '../../lib/config';
-import { maskUnexpectedErrors, unauthenticated } from '../../lib/errors';
+import { maskUnexpectedErrors, unauthenticated, messageOf } from '../../lib/errors';
 import { createRouter, executeGraphQL, listen, readGraphQLBody, sendJson } from '../../lib/http';
 import { CALLER_HEADER, CALLER_SIGNATURE_HEADER, readCaller, type Caller } from '../../lib/identity';
 import { publisherStats, type ChangePublisher } from '../../lib/events';
@@ -124,7 +124,7 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
       },
     },
     (error, req) =>
-      options.logger.error('request failed', { url: req.url, error: error instanceof Error ? error.message : String(error) }),
+      options.logger.error('request failed', { url: req.url, error: messageOf(error) }),
   );
   return { listener, stop: () => apollo.stop() };
 }
@@ -228,7 +228,7 @@ export function runSubgraph<Schema, TContext extends SubgraphContextBase>(defini
   try {
     config = loadConfig();
   } catch (error) {
-    console.error(`${definition.name}: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`${definition.name}: ${messageOf(error)}`);
     process.exit(78);
   }
   const logger = createLogger(definition.name, config.log);
@@ -245,7 +245,7 @@ export function runSubgraph<Schema, TContext extends SubgraphContextBase>(defini
       process.on('SIGINT', () => shutdown('SIGINT'));
     },
     (error: unknown) => {
-      logger.error(`failed to start: ${error instanceof Error ? error.message : String(error)}`);
+      logger.error(`failed to start: ${messageOf(error)}`);
       process.exit(1);
     },
   );

@@ -1,5 +1,6 @@
 import { CHANGES_EXTENSION, isEntityChange, type EntityChange } from '../../lib/events';
 import { callerHeaders } from '../../lib/identity';
+import { messageOf } from '../../lib/errors';
 
 /**
  * The orders service's direct line to inventory, for the internal (`@inaccessible`) reservation mutations.
@@ -41,7 +42,7 @@ export function createInventoryClient(options: { url: string; serviceSecret: str
         signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
       });
     } catch (error) {
-      return { ok: false, kind: 'unavailable', reason: error instanceof Error ? error.message : String(error) };
+      return { ok: false, kind: 'unavailable', reason: messageOf(error) };
     }
     if (response.status >= 500) return { ok: false, kind: 'unavailable', reason: `HTTP ${response.status}` };
     let body: {

@@ -4,6 +4,7 @@ import { createOrderLoaders } from './loaders';
 import { ordersResolvers, type OrdersContext } from './resolvers';
 import { createOrderService } from './service';
 import { createOrdersStore, ordersMigrations, seedOrders, type OrdersSchema } from './store';
+import { messageOf } from '../../lib/errors';
 
 /** How often the orders service finishes work that a crash or an outage left half done. */
 const RECOVERY_INTERVAL_MS = 15_000;
@@ -20,7 +21,7 @@ export const ordersSubgraph: SubgraphDefinition<OrdersSchema, OrdersContext> = {
     let recovering: Promise<unknown> = Promise.resolve();
     const timer = setInterval(() => {
       recovering = orders.recover().catch((error: unknown) =>
-        logger.warn('recovery pass failed', { error: error instanceof Error ? error.message : String(error) }),
+        logger.warn('recovery pass failed', { error: messageOf(error) }),
       );
     }, RECOVERY_INTERVAL_MS);
     timer.unref();

@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { clientError } from '../../lib/errors';
+import { clientError, messageOf } from '../../lib/errors';
 import type { ChangePublisher, EntityChange } from '../../lib/events';
 import type { Logger } from '../../lib/logger';
 import { IGNORE_CHANGES, type ChangeRecorder } from '../common/changes';
@@ -93,7 +93,7 @@ export function createOrderService(deps: {
       } catch (error) {
         logger.error('writing the order failed; releasing its stock', {
           orderId,
-          error: error instanceof Error ? error.message : String(error),
+          error: messageOf(error),
         });
         await abandon(orderId, changes);
         throw error;
