@@ -5,7 +5,8 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { CHANGES_EXTENSION, type EntityChange } from '../lib/events';
 import { callerHeaders, encodeCaller, type Caller } from '../lib/identity';
 import type { EntityCache } from './cache/entity-cache';
-import { nullPropagatedAcrossFetches, planBatch, splitBatch, type FetchResult, type PlannedFetch } from './fetch/batch';
+import { nullPropagatedAcrossFetches, planBatch, representationKey, reusableEntity, splitBatch, type FetchResult, type PlannedFetch } from './fetch/batch';
+import { withKnownEntities } from './fetch/residual';
 import { shapeOf, withEntityKeys } from './fetch/document';
 import { SubgraphRequestError, type SubgraphHttpClient, type SubgraphResponse } from './fetch/http-client';
 import type { GatewayMetrics } from './metrics';
@@ -20,11 +21,19 @@ export interface RequestStats {
   representationsSent: number;
   entityCacheHits: number;
   entityCacheMisses: number;
+  /** Entities answered from what this request had already fetched, instead of asking again. */
+  entityMemoHits: number;
 }
 
 export interface GatewayContext {
   caller: Caller;
   stats: RequestStats;
+  /**
+   * The entities this client request has already received, by subgraph, selection and representation: a later
+   * plan wave that needs the same entity with the same selection takes it from here. Only for queries (a
+   * mutation's later reads must see its writes); null when off, undefined until the first fetch decides.
+   */
+  memo?: Map<string, unknown> | null;
 }
 
 export const newRequestStats = (): RequestStats => ({
@@ -34,6 +43,7 @@ export const newRequestStats = (): RequestStats => ({
   representationsSent: 0,
   entityCacheHits: 0,
   entityCacheMisses: 0,
+  entityMemoHits: 0,
 });
 
 export interface DataSourceOptions {
@@ -62,6 +72,14 @@ interface Pending {
   complete?: (result: FetchResult) => FetchResult;
 }
 
+const finish = (entry: Pending, result: FetchResult): FetchResult => (entry.complete ? entry.complete(result) : result);
+
+/** First `inner` (closer to the network), then `outer`. */
+const then =
+  (inner: (result: FetchResult) => FetchResult, outer: ((result: FetchResult) => FetchResult) | undefined) =>
+  (result: FetchResult): FetchResult =>
+    outer ? outer(inner(result)) : inner(result);
+
 /**
  * The gateway's one seam onto the network: Apollo Gateway's executor calls `process()` once per plan fetch.
  *
@@ -87,6 +105,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       return (await this.send(request, { kind: 'anonymous' }, 'query', undefined)) as GatewayGraphQLResponse;
     }
     const context = options.context as GatewayContext;
+    context.memo ??= this.options.batching && options.incomingRequestContext.operation?.operation === 'query' ? new Map() : null;
     context.stats.fetches++;
     this.options.metrics.subgraphFetches.inc({ subgraph: this.name });
     const original = shapeOf(request.query);
@@ -116,17 +135,22 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
 
   private async flush(fetches: PendingFetch[], context: GatewayContext): Promise<void> {
     try {
-      let pending: Pending[] = [];
-      if (this.options.cache && fetches[0]!.shape.operation === 'query') {
-        const outcomes = await this.options.cache.resolve(this.name, fetches, context);
+      let pending: Pending[] = fetches.map((fetch) => ({ fetch, planned: fetch }));
+      if (context.memo) pending = this.consultMemo(pending, context.memo, context);
+      if (this.options.cache && pending.length > 0 && pending[0]!.planned.shape.operation === 'query') {
+        const outcomes = await this.options.cache.resolve(
+          this.name,
+          pending.map((entry) => entry.planned),
+          context,
+        );
+        const misses: Pending[] = [];
         outcomes.forEach((outcome, index) => {
-          const fetch = fetches[index]!;
-          if (outcome.kind === 'hit') fetch.resolve(outcome.result);
-          else if (outcome.kind === 'miss') pending.push({ fetch, planned: outcome.residual, complete: outcome.complete });
-          else pending.push({ fetch, planned: fetch });
+          const entry = pending[index]!;
+          if (outcome.kind === 'hit') entry.fetch.resolve(finish(entry, outcome.result));
+          else if (outcome.kind === 'miss') misses.push({ fetch: entry.fetch, planned: outcome.residual, complete: then(outcome.complete, entry.complete) });
+          else misses.push(entry);
         });
-      } else {
-        pending = fetches.map((fetch) => ({ fetch, planned: fetch }));
+        pending = misses;
       }
       if (pending.length === 0) return;
       // Documents that cannot be aliased into one (several operations, root fragments) go out one by one.
@@ -135,6 +159,42 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     } catch (error) {
       for (const fetch of fetches) fetch.reject(error);
     }
+  }
+
+  /**
+   * Answers what this request already fetched (same subgraph, selection, other variables and representation)
+   * from its memo, shrinks the rest to what is new, and remembers every entity that comes back clean.
+   */
+  private consultMemo(pending: Pending[], memo: Map<string, unknown>, context: GatewayContext): Pending[] {
+    const remaining: Pending[] = [];
+    for (const entry of pending) {
+      const { shape, request } = entry.planned;
+      const representations = request.variables?.representations;
+      if (!shape.entities || !Array.isArray(representations)) {
+        remaining.push(entry);
+        continue;
+      }
+      const { representations: _, ...others } = request.variables!;
+      const prefix = `${shape.selectionId}\u0000${Object.keys(others).length > 0 ? JSON.stringify(others) : ''}\u0000`;
+      const keys = representations.map((representation) => prefix + representationKey(representation));
+      let hits = 0;
+      const known = keys.map((key) => {
+        const entity = memo.get(key);
+        if (entity === undefined) return undefined;
+        hits++;
+        return reusableEntity(entity);
+      });
+      if (hits > 0) {
+        context.stats.entityMemoHits += hits;
+        this.options.metrics.deduplicated.inc({ kind: 'request_memo' }, hits);
+      }
+      const outcome = withKnownEntities(entry.planned, known, (fresh) => {
+        for (const { index, entity } of fresh) memo.set(keys[index]!, entity);
+      });
+      if (outcome.kind === 'hit') entry.fetch.resolve(finish(entry, outcome.result));
+      else remaining.push({ fetch: entry.fetch, planned: outcome.residual, complete: then(outcome.complete, entry.complete) });
+    }
+    return remaining;
   }
 
   /** Sends a group of fetches as one HTTP request and settles each with exactly its own result. */
@@ -162,7 +222,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       const results = splitBatch(plan, response, group.length, this.name);
       group.forEach((entry, index) => {
         const result = results[index]!;
-        entry.fetch.resolve(entry.complete ? entry.complete(result) : result);
+        entry.fetch.resolve(finish(entry, result));
       });
     } catch (error) {
       for (const entry of group) entry.fetch.reject(error);

@@ -19,6 +19,7 @@ import { persistedQueryCache } from './cache/persisted-queries';
 import { createCachePolicy, type CachePolicy } from './cache/policy';
 import { createMemoryCacheStore, createRedisCacheStore, type CacheStore } from './cache/store';
 import { newRequestStats, SubgraphDataSource, type GatewayContext } from './datasource';
+import { installPlanExecutor } from './execution/executor';
 import { explorerHtml } from './explorer';
 import { createSubgraphHttpClient } from './fetch/http-client';
 import { createInboundDeduplicator } from './inbound';
@@ -111,6 +112,9 @@ export async function createGatewayServer(
     __exposeQueryPlanExperimental: settings.debugExtensions,
     logger: gatewayLogger,
   });
+
+  const planExecutor =
+    settings.planExecutor === 'waves' ? installPlanExecutor(gateway, { logger, metrics, exposeQueryPlan: settings.debugExtensions }) : undefined;
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
     config.development ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }) : ApolloServerPluginLandingPageDisabled(),
@@ -224,6 +228,7 @@ export async function createGatewayServer(
         const sdl = readSupergraph();
         updateSupergraph?.(sdl);
         usePolicy(sdl);
+        planExecutor?.reset();
         logger.info('supergraph reloaded', { path: settings.supergraphPath });
       } catch (error) {
         logger.error('supergraph reload failed; still serving the previous one', { error: messageOf(error) });

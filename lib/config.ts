@@ -13,6 +13,7 @@ export type LogFormat = 'pretty' | 'json';
 export type SubgraphName = 'users' | 'orders' | 'inventory';
 /** Which identical concurrent client queries share one execution (never across different callers). */
 export type InboundDedup = 'off' | 'anonymous' | 'all';
+export type PlanExecutorKind = 'waves' | 'apollo';
 
 export const SUBGRAPH_NAMES: readonly SubgraphName[] = ['users', 'orders', 'inventory'];
 
@@ -54,6 +55,11 @@ export interface Config {
     /** Share identical in-flight subgraph fetches (same document, variables and caller). */
     dedupInflight: boolean;
     dedupInbound: InboundDedup;
+    /**
+     * Who runs query plans: `waves`, ours (one request per subgraph per wave, response shaping compiled per
+     * operation), or `apollo`, Apollo Gateway's own executor. Unsupported plans always go to Apollo's.
+     */
+    planExecutor: PlanExecutorKind;
     entityCache: { enabled: boolean; maxEntries: number; ttlOverrides: Record<string, number> };
     persistedQueries: boolean;
     /** Allow `x-debug-plan` requests and the per-request fetch extension (on in development). */
@@ -235,6 +241,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       batching: read.boolean('BATCHING', true),
       dedupInflight: read.boolean('DEDUP_INFLIGHT', true),
       dedupInbound: read.oneOf<InboundDedup>('DEDUP_INBOUND', ['off', 'anonymous', 'all'], 'all'),
+      planExecutor: read.oneOf<PlanExecutorKind>('PLAN_EXECUTOR', ['waves', 'apollo'], 'waves'),
       entityCache: {
         enabled: read.boolean('ENTITY_CACHE', true),
         maxEntries: read.integer('ENTITY_CACHE_MAX_ENTRIES', 50_000, 0, 100_000_000),

@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
-import { Kind, type FieldNode, type GraphQLFormattedError, type OperationDefinitionNode } from 'graphql';
+import { Kind, type FieldNode, type OperationDefinitionNode } from 'graphql';
 import type { EntityChange } from '../../lib/events';
 import { encodeCaller, type Caller } from '../../lib/identity';
 import type { Logger } from '../../lib/logger';
 import type { FetchResult, PlannedFetch } from '../fetch/batch';
-import type { FetchShape } from '../fetch/document';
+import { withKnownEntities } from '../fetch/residual';
 import type { GatewayMetrics } from '../metrics';
 import type { CachePolicy } from './policy';
 import { decodeValue, type CacheStore, type HashLookup, type HashWrite } from './store';
@@ -72,7 +72,7 @@ export function createEntityCache(options: { store: CacheStore; policy: CachePol
     const fetchPolicy = policy.forFetch(fetch.shape);
     if (!fetchPolicy) return undefined;
     const scope = scopeOf(caller, fetchPolicy.private);
-    const selection = selectionHash(fetch.shape.query);
+    const selection = selectionHash(fetch.shape.selectionKey);
     const variables = fetch.request.variables ?? {};
     if (fetch.shape.entities) {
       const representations = variables.representations;
@@ -180,62 +180,16 @@ export function createEntityCache(options: { store: CacheStore; policy: CachePol
   }
 
   function entityOutcome(plan: EntityPlan, cached: (string | null)[], context: Parameters<typeof count>[0]): CacheOutcome {
-    const representations = plan.fetch.request.variables!.representations as unknown[];
-    const missing: number[] = [];
-    cached.forEach((value, index) => {
-      if (value === null) missing.push(index);
+    const known = cached.map((value) => (value === null ? undefined : JSON.parse(value)));
+    const misses = known.reduce<number>((total, value) => total + (value === undefined ? 1 : 0), 0);
+    count(context, known.length - misses, misses);
+    return withKnownEntities(plan.fetch, known, (fresh) => {
+      const writes: HashWrite[] = [];
+      for (const { index, entity } of fresh) {
+        const lookup = plan.lookups[index];
+        if (lookup) writes.push({ ...lookup, value: JSON.stringify(entity), ttlSeconds: plan.ttl });
+      }
+      if (writes.length > 0) void store.writeFields(writes);
     });
-    count(context, representations.length - missing.length, missing.length);
-    const entities: unknown[] = cached.map((value) => (value === null ? null : JSON.parse(value)));
-    if (missing.length === 0) return { kind: 'hit', result: { data: { _entities: entities } } };
-    const residual: PlannedFetch = {
-      shape: plan.fetch.shape as FetchShape,
-      request: { ...plan.fetch.request, variables: { ...plan.fetch.request.variables, representations: missing.map((index) => representations[index]) } },
-    };
-    return {
-      kind: 'miss',
-      residual,
-      complete(result) {
-        const fresh = result.data?._entities;
-        if (!Array.isArray(fresh)) return remapErrors(result, missing);
-        const errors: GraphQLFormattedError[] = [];
-        const erroredPositions = new Set<number>();
-        let untied = false;
-        for (const error of result.errors ?? []) {
-          const [head, position, ...rest] = error.path ?? [];
-          if (head === '_entities' && typeof position === 'number' && missing[position] !== undefined) {
-            erroredPositions.add(position);
-            errors.push({ ...error, path: ['_entities', missing[position]!, ...rest] });
-          } else {
-            untied = true;
-            errors.push(error);
-          }
-        }
-        const writes: HashWrite[] = [];
-        missing.forEach((original, position) => {
-          const entity = fresh[position] ?? null;
-          entities[original] = entity;
-          const lookup = plan.lookups[original];
-          if (lookup && entity !== null && !untied && !erroredPositions.has(position)) {
-            writes.push({ ...lookup, value: JSON.stringify(entity), ttlSeconds: plan.ttl });
-          }
-        });
-        if (writes.length > 0) void store.writeFields(writes);
-        return { data: { ...result.data, _entities: entities }, ...(errors.length > 0 ? { errors } : {}) };
-      },
-    };
   }
-}
-
-function remapErrors(result: FetchResult, missing: number[]): FetchResult {
-  if (!result.errors) return result;
-  return {
-    ...result,
-    errors: result.errors.map((error) => {
-      const [head, position, ...rest] = error.path ?? [];
-      return head === '_entities' && typeof position === 'number' && missing[position] !== undefined
-        ? { ...error, path: ['_entities', missing[position]!, ...rest] }
-        : error;
-    }),
-  };
 }

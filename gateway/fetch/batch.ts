@@ -52,8 +52,32 @@ export interface BatchPlan {
   representationsAsked: number;
 }
 
-/** Representations as the gateway builds them are deterministic objects, so their JSON is a stable key. */
-const representationKey = (representation: unknown) => JSON.stringify(representation);
+/**
+ * A stable key for a representation: its JSON with the top-level fields in name order, since two plan nodes
+ * may ask for the same entity with their required fields in a different order (`sku weightGrams` and
+ * `weightGrams sku`). Nested values (composite keys, @requires objects) keep the order the planner gave them.
+ */
+export function representationKey(representation: unknown): string {
+  if (representation === null || typeof representation !== 'object' || Array.isArray(representation)) return JSON.stringify(representation);
+  const record = representation as Record<string, unknown>;
+  const keys = Object.keys(record);
+  let sorted = true;
+  for (let index = 1; index < keys.length; index++) {
+    if (keys[index - 1]! > keys[index]!) {
+      sorted = false;
+      break;
+    }
+  }
+  if (sorted) return JSON.stringify(record);
+  keys.sort();
+  let key = '{';
+  for (let index = 0; index < keys.length; index++) {
+    const value = record[keys[index]!];
+    if (value === undefined) continue;
+    key += `${key.length > 1 ? ',' : ''}${JSON.stringify(keys[index])}:${JSON.stringify(value)}`;
+  }
+  return `${key}}`;
+}
 
 export function planBatch(fetches: PlannedFetch[], options: { dedupeRepresentations: boolean }): BatchPlan {
   const units: Unit[] = [];
@@ -67,7 +91,7 @@ export function planBatch(fetches: PlannedFetch[], options: { dedupeRepresentati
     }
     const { representations, ...others } = variables as { representations: unknown[] } & Record<string, unknown>;
     representationsAsked += representations.length;
-    const groupKey = options.dedupeRepresentations ? `${fetch.shape.query}\u0000${JSON.stringify(others)}` : `#${index}`;
+    const groupKey = options.dedupeRepresentations ? `${fetch.shape.selectionId}\u0000${JSON.stringify(others)}` : `#${index}`;
     let group = entityUnits.get(groupKey);
     if (!group) {
       group = {
@@ -210,7 +234,21 @@ function cloneIfShared(entity: unknown, uses: number): unknown {
   return cloneJson(entity);
 }
 
-function cloneJson(value: unknown): unknown {
+/**
+ * An entity to hand out a second time: the same object when it is flat (the gateway merges an entity's fields
+ * into its own result object, never adopting the entity itself), a copy when it has nested objects.
+ */
+export function reusableEntity(entity: unknown): unknown {
+  if (entity === null || typeof entity !== 'object') return entity;
+  for (const key in entity as Record<string, unknown>) {
+    const value = (entity as Record<string, unknown>)[key];
+    if (value !== null && typeof value === 'object') return cloneJson(entity);
+  }
+  return entity;
+}
+
+/** A copy of a JSON value (objects and arrays copied, primitives shared). */
+export function cloneJson(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map(cloneJson);
   const copy: Record<string, unknown> = {};

@@ -17,6 +17,14 @@ import {
  */
 export interface FetchShape {
   query: string;
+  /**
+   * The query text without its operation name. The planner names every fetch after the client operation and
+   * the fetch's position (`Deep__inventory__5`), so two plan nodes that select exactly the same fields differ
+   * only by name; batching, request memoisation and the entity cache group fetches by this key instead.
+   */
+  selectionKey: string;
+  /** A short stand-in for `selectionKey`, the same for the same key for the life of the process. */
+  selectionId: string;
   operation: 'query' | 'mutation' | 'subscription';
   /** Exactly `_entities(representations: $representations)` and nothing else at the root. */
   entities: boolean;
@@ -28,6 +36,18 @@ export interface FetchShape {
 }
 
 const SHAPES = new Map<string, FetchShape>();
+const SELECTION_IDS = new Map<string, string>();
+function selectionIdOf(selectionKey: string): string {
+  let id = SELECTION_IDS.get(selectionKey);
+  if (id === undefined) {
+    // Bounded like the shapes; a key seen again after a reset gets a new id, which only costs a memo miss.
+    if (SELECTION_IDS.size >= MAX_SHAPES * 2) SELECTION_IDS.clear();
+    id = `s${nextSelectionId++}`;
+    SELECTION_IDS.set(selectionKey, id);
+  }
+  return id;
+}
+let nextSelectionId = 0;
 const MAX_SHAPES = 5_000;
 
 export function shapeOf(query: string): FetchShape {
@@ -52,15 +72,27 @@ export function shapeOf(query: string): FetchShape {
     (first.directives?.length ?? 0) === 0;
   shape = {
     query,
+    selectionKey: print(withoutOperationName(document)),
+    selectionId: '',
     operation: operation.operation,
     entities,
     rootKeys: fields.map((field) => field.alias?.value ?? field.name.value),
     mergeable: operations === 1 && fields.length === selections.length && (operation.directives?.length ?? 0) === 0,
     document,
   };
+  shape.selectionId = selectionIdOf(shape.selectionKey);
   if (SHAPES.size >= MAX_SHAPES) SHAPES.delete(SHAPES.keys().next().value!);
   SHAPES.set(query, shape);
   return shape;
+}
+
+function withoutOperationName(document: DocumentNode): DocumentNode {
+  return {
+    ...document,
+    definitions: document.definitions.map((definition) =>
+      definition.kind === Kind.OPERATION_DEFINITION ? { ...definition, name: undefined } : definition,
+    ),
+  };
 }
 
 /**
@@ -77,7 +109,7 @@ const MERGED = new Map<string, MergedDocument>();
 const MAX_MERGED = 2_000;
 
 export function mergeDocuments(shapes: FetchShape[]): MergedDocument {
-  const cacheKey = shapes.map((shape) => shape.query).join('\u0000');
+  const cacheKey = shapes.map((shape) => shape.selectionKey).join('\u0000');
   let merged = MERGED.get(cacheKey);
   if (merged) return merged;
   const variableDefinitions: VariableDefinitionNode[] = [];
@@ -150,7 +182,12 @@ export function withEntityKeys(shape: FetchShape, keysFor: (typename: string) =>
       };
     },
   });
-  augmented = changed ? { ...shape, query: print(document), document } : shape;
+  if (changed) {
+    const selectionKey = print(withoutOperationName(document));
+    augmented = { ...shape, query: print(document), selectionKey, selectionId: selectionIdOf(selectionKey), document };
+  } else {
+    augmented = shape;
+  }
   if (WITH_KEYS.size >= MAX_SHAPES) WITH_KEYS.delete(WITH_KEYS.keys().next().value!);
   WITH_KEYS.set(shape.query, augmented);
   return augmented;
