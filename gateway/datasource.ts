@@ -33,7 +33,7 @@ export interface GatewayContext {
    * plan wave that needs the same entity with the same selection takes it from here. Only for queries (a
    * mutation's later reads must see its writes); null when off, undefined until the first fetch decides.
    */
-  memo?: Map<string, unknown> | null;
+  memo?: Map<string, Map<string, unknown>> | null;
 }
 
 export const newRequestStats = (): RequestStats => ({
@@ -165,7 +165,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
    * Answers what this request already fetched (same subgraph, selection, other variables and representation)
    * from its memo, shrinks the rest to what is new, and remembers every entity that comes back clean.
    */
-  private consultMemo(pending: Pending[], memo: Map<string, unknown>, context: GatewayContext): Pending[] {
+  private consultMemo(pending: Pending[], memo: Map<string, Map<string, unknown>>, context: GatewayContext): Pending[] {
     const remaining: Pending[] = [];
     for (const entry of pending) {
       const { shape, request } = entry.planned;
@@ -175,11 +175,14 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
         continue;
       }
       const { representations: _, ...others } = request.variables!;
-      const prefix = `${shape.selectionId}\u0000${Object.keys(others).length > 0 ? JSON.stringify(others) : ''}\u0000`;
-      const keys = representations.map((representation) => prefix + representationKey(representation));
+      const group = `${shape.selectionId}\u0000${Object.keys(others).length > 0 ? JSON.stringify(others) : ''}`;
+      let entities = memo.get(group);
+      if (!entities) memo.set(group, (entities = new Map()));
+      const seen = entities;
+      const keys = representations.map(representationKey);
       let hits = 0;
       const known = keys.map((key) => {
-        const entity = memo.get(key);
+        const entity = seen.get(key);
         if (entity === undefined) return undefined;
         hits++;
         return reusableEntity(entity);
@@ -189,8 +192,9 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
         this.options.metrics.deduplicated.inc({ kind: 'request_memo' }, hits);
       }
       const outcome = withKnownEntities(entry.planned, known, (fresh) => {
-        for (const { index, entity } of fresh) memo.set(keys[index]!, entity);
+        for (const { index, entity } of fresh) seen.set(keys[index]!, entity);
       });
+      if (outcome.kind === 'miss') outcome.residual.representationKeys = hits === 0 ? keys : keys.filter((_key, index) => known[index] === undefined);
       if (outcome.kind === 'hit') entry.fetch.resolve(finish(entry, outcome.result));
       else remaining.push({ fetch: entry.fetch, planned: outcome.residual, complete: then(outcome.complete, entry.complete) });
     }

@@ -25,6 +25,8 @@ export interface FetchResult {
 export interface PlannedFetch {
   request: FetchRequest;
   shape: FetchShape;
+  /** `representationKey` of each representation, when already computed (by the request memo). */
+  representationKeys?: string[];
 }
 
 interface EntityUnit {
@@ -102,9 +104,10 @@ export function planBatch(fetches: PlannedFetch[], options: { dedupeRepresentati
       units.push(group.unit);
     }
     const { unit, seen } = group;
-    const indexes = representations.map((representation) => {
+    const keys = fetch.representationKeys?.length === representations.length ? fetch.representationKeys : undefined;
+    const indexes = representations.map((representation, at) => {
       if (!options.dedupeRepresentations) return unit.representations.push(representation) - 1;
-      const key = representationKey(representation);
+      const key = keys ? keys[at]! : representationKey(representation);
       let position = seen.get(key);
       if (position === undefined) {
         position = unit.representations.push(representation) - 1;

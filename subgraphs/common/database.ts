@@ -1,7 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, type CreateTableBuilder, PostgresDialect, SqliteDialect, sql, type Migration, type MigrationProvider } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  type CreateTableBuilder,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type Migration,
+  type MigrationProvider,
+  type SqliteDatabase,
+} from 'kysely';
 import { Pool } from 'pg';
 import { redact, type DatabaseConfig } from '../../lib/config';
 import { messageOf } from '../../lib/errors';
@@ -39,7 +49,7 @@ export async function openDatabase<Schema>(config: DatabaseConfig, migrations: M
       file.pragma('synchronous = NORMAL');
       file.pragma('foreign_keys = ON');
       file.pragma('busy_timeout = 5000');
-      db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: file }), log });
+      db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(file) }), log });
       dialect = 'sqlite';
       break;
     }
@@ -107,4 +117,25 @@ export function isUniqueViolation(error: unknown): boolean {
   if (!error || typeof error !== 'object') return false;
   const code = (error as { code?: unknown }).code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/**
+ * better-sqlite3 with prepared statements kept by SQL text: Kysely prepares every query it runs, and
+ * preparing cost as much as running the small, repeated statements a subgraph serves. Statements are only
+ * ever run to completion (`all`/`run`, never left half-iterated), so reusing one is safe.
+ */
+function withStatementCache(database: SQLite.Database, maxStatements = 1_000): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    close: () => void database.close(),
+    prepare(text: string) {
+      let statement = statements.get(text);
+      if (!statement) {
+        statement = database.prepare(text);
+        if (statements.size >= maxStatements) statements.delete(statements.keys().next().value!);
+        statements.set(text, statement);
+      }
+      return statement;
+    },
+  };
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type http from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { parse } from 'graphql';
@@ -62,7 +62,9 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
     // Our entry points own SIGTERM/SIGINT and the shutdown order; Apollo's own handler would race them.
     stopOnTerminationSignals: false,
     formatError: maskUnexpectedErrors(options.development),
-    plugins: [ApolloServerPluginInlineTraceDisabled(), entityChangesPlugin<TContext>(options.publisher)],
+    // No inline traces, and no per-field cache-control hints: the gateway takes its cache policy from the
+    // supergraph's @cacheControl, so computing hints here would only wrap every resolver for nothing.
+    plugins: [ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginCacheControlDisabled(), entityChangesPlugin<TContext>(options.publisher)],
     logger: {
       debug: (message) => options.logger.debug(String(message)),
       info: (message) => options.logger.info(String(message)),
