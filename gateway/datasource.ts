@@ -5,7 +5,15 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { CHANGES_EXTENSION, type EntityChange } from '../lib/events';
 import { callerHeaders, encodeCaller, type Caller } from '../lib/identity';
 import type { EntityCache } from './cache/entity-cache';
-import { nullPropagatedAcrossFetches, planBatch, representationKey, reusableEntity, splitBatch, type FetchResult, type PlannedFetch } from './fetch/batch';
+import {
+  nullPropagatedAcrossFetches,
+  planBatch,
+  representationKey,
+  reusableEntity,
+  splitBatch,
+  type FetchResult,
+  type PlannedFetch,
+} from './fetch/batch';
 import { withKnownEntities } from './fetch/residual';
 import { shapeOf, withEntityKeys } from './fetch/document';
 import { SubgraphRequestError, type SubgraphHttpClient, type SubgraphResponse } from './fetch/http-client';
@@ -100,19 +108,26 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   ) {}
 
   async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
-    const request = { query: options.request.query!, variables: options.request.variables, operationName: options.request.operationName };
+    const request = {
+      query: options.request.query!,
+      variables: options.request.variables,
+      operationName: options.request.operationName,
+    };
     if (options.kind !== GraphQLDataSourceRequestKind.INCOMING_OPERATION) {
       return (await this.send(request, { kind: 'anonymous' }, 'query', undefined)) as GatewayGraphQLResponse;
     }
     const context = options.context as GatewayContext;
-    context.memo ??= this.options.batching && options.incomingRequestContext.operation?.operation === 'query' ? new Map() : null;
+    context.memo ??=
+      this.options.batching && options.incomingRequestContext.operation?.operation === 'query' ? new Map() : null;
     context.stats.fetches++;
     this.options.metrics.subgraphFetches.inc({ subgraph: this.name });
     const original = shapeOf(request.query);
     const shape = this.options.entityKeys ? withEntityKeys(original, this.options.entityKeys) : original;
     if (shape !== original) request.query = shape.query;
     if (shape.operation !== 'query' || !this.options.batching) {
-      return new Promise<FetchResult>((resolve, reject) => void this.flush([{ request, shape, resolve, reject }], context)) as Promise<GatewayGraphQLResponse>;
+      return new Promise<FetchResult>(
+        (resolve, reject) => void this.flush([{ request, shape, resolve, reject }], context),
+      ) as Promise<GatewayGraphQLResponse>;
     }
     return new Promise<FetchResult>((resolve, reject) => {
       let queue = this.queues.get(context);
@@ -147,7 +162,12 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
         outcomes.forEach((outcome, index) => {
           const entry = pending[index]!;
           if (outcome.kind === 'hit') entry.fetch.resolve(finish(entry, outcome.result));
-          else if (outcome.kind === 'miss') misses.push({ fetch: entry.fetch, planned: outcome.residual, complete: then(outcome.complete, entry.complete) });
+          else if (outcome.kind === 'miss')
+            misses.push({
+              fetch: entry.fetch,
+              planned: outcome.residual,
+              complete: then(outcome.complete, entry.complete),
+            });
           else misses.push(entry);
         });
         pending = misses;
@@ -155,7 +175,9 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       if (pending.length === 0) return;
       // Documents that cannot be aliased into one (several operations, root fragments) go out one by one.
       const mergeable = pending.every((entry) => entry.planned.shape.mergeable);
-      await Promise.all((mergeable ? [pending] : pending.map((entry) => [entry])).map((group) => this.sendGroup(group, context)));
+      await Promise.all(
+        (mergeable ? [pending] : pending.map((entry) => [entry])).map((group) => this.sendGroup(group, context)),
+      );
     } catch (error) {
       for (const fetch of fetches) fetch.reject(error);
     }
@@ -175,7 +197,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
         continue;
       }
       const { representations: _, ...others } = request.variables!;
-      const group = `${shape.selectionId}\u0000${Object.keys(others).length > 0 ? JSON.stringify(others) : ''}`;
+      const group = `${this.name}\u0000${shape.selectionId}\u0000${Object.keys(others).length > 0 ? JSON.stringify(others) : ''}`;
       let entities = memo.get(group);
       if (!entities) memo.set(group, (entities = new Map()));
       const seen = entities;
@@ -194,9 +216,16 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       const outcome = withKnownEntities(entry.planned, known, (fresh) => {
         for (const { index, entity } of fresh) seen.set(keys[index]!, entity);
       });
-      if (outcome.kind === 'miss') outcome.residual.representationKeys = hits === 0 ? keys : keys.filter((_key, index) => known[index] === undefined);
+      if (outcome.kind === 'miss')
+        outcome.residual.representationKeys =
+          hits === 0 ? keys : keys.filter((_key, index) => known[index] === undefined);
       if (outcome.kind === 'hit') entry.fetch.resolve(finish(entry, outcome.result));
-      else remaining.push({ fetch: entry.fetch, planned: outcome.residual, complete: then(outcome.complete, entry.complete) });
+      else
+        remaining.push({
+          fetch: entry.fetch,
+          planned: outcome.residual,
+          complete: then(outcome.complete, entry.complete),
+        });
     }
     return remaining;
   }
@@ -211,7 +240,10 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     context.stats.representationsSent += plan.representationsSent;
     this.options.metrics.subgraphRepresentations.inc({ subgraph: this.name }, plan.representationsSent);
     if (plan.representationsAsked > plan.representationsSent) {
-      this.options.metrics.deduplicated.inc({ kind: 'representation' }, plan.representationsAsked - plan.representationsSent);
+      this.options.metrics.deduplicated.inc(
+        { kind: 'representation' },
+        plan.representationsAsked - plan.representationsSent,
+      );
     }
     if (group.length > 1) this.options.metrics.deduplicated.inc({ kind: 'batched_fetch' }, group.length - 1);
     try {
@@ -287,7 +319,11 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       parsed = undefined;
     }
     const result = parsed as { data?: unknown; errors?: unknown } | undefined;
-    const isGraphQL = result !== undefined && result !== null && typeof result === 'object' && ('data' in result || Array.isArray(result.errors));
+    const isGraphQL =
+      result !== undefined &&
+      result !== null &&
+      typeof result === 'object' &&
+      ('data' in result || Array.isArray(result.errors));
     if (!isGraphQL || (response.status >= 500 && !('data' in result) && !Array.isArray(result.errors))) {
       this.options.metrics.subgraphErrors.inc({ subgraph: this.name });
       throw new GraphQLError(`Subgraph '${this.name}' answered HTTP ${response.status} without a GraphQL response`, {
@@ -306,7 +342,9 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     if (error instanceof GraphQLError) return error;
     const timedOut = error instanceof SubgraphRequestError && error.kind === 'timeout';
     return new GraphQLError(
-      timedOut ? `Subgraph '${this.name}' did not answer within ${this.options.timeoutMs} ms` : `Subgraph '${this.name}' is unavailable`,
+      timedOut
+        ? `Subgraph '${this.name}' did not answer within ${this.options.timeoutMs} ms`
+        : `Subgraph '${this.name}' is unavailable`,
       { extensions: { code: timedOut ? 'SUBGRAPH_TIMEOUT' : 'SUBGRAPH_UNAVAILABLE', serviceName: this.name } },
     );
   }

@@ -80,17 +80,44 @@ export function createGatewayMetrics() {
   const metrics = {
     httpRequests: new Counter('gateway_http_requests_total', 'Client HTTP requests, by route and status.'),
     requestDuration: new Histogram('gateway_request_duration_seconds', 'Client GraphQL request duration in seconds.'),
-    subgraphFetches: new Counter('gateway_subgraph_fetches_total', 'Fetches the query plans asked of each subgraph (before batching, deduplication and caching).'),
+    subgraphFetches: new Counter(
+      'gateway_subgraph_fetches_total',
+      'Fetches the query plans asked of each subgraph (before batching, deduplication and caching).',
+    ),
     subgraphRequests: new Counter('gateway_subgraph_requests_total', 'HTTP requests sent to subgraphs.'),
-    subgraphRepresentations: new Counter('gateway_subgraph_representations_total', 'Entity representations sent to subgraphs.'),
-    deduplicated: new Counter('gateway_deduplicated_total', 'Work not done twice: kind=inbound (client queries sharing one execution), inflight (subgraph requests sharing one HTTP call), batched_fetch (fetches merged into another HTTP request), representation (duplicate representations not sent), request_memo (entities an earlier wave of the same request had already fetched).'),
-    planExecutions: new Counter('gateway_plan_executions_total', 'Query plans run, by executor (waves: ours; apollo: Apollo Gateway\'s) and, for apollo, the reason (mutation, subscription, introspection, defer, data rewrites, query plan requested, ...).'),
-    entityCacheLookups: new Counter('gateway_entity_cache_lookups_total', 'Entity cache lookups, by result (hit or miss).'),
-    cacheErrors: new Counter('gateway_cache_errors_total', 'Cache operations that failed or timed out (the request was served without the cache).'),
-    changeEvents: new Counter('gateway_entity_changes_total', 'Entity changes received on the change stream (each evicts that entity).'),
+    subgraphRepresentations: new Counter(
+      'gateway_subgraph_representations_total',
+      'Entity representations sent to subgraphs.',
+    ),
+    deduplicated: new Counter(
+      'gateway_deduplicated_total',
+      'Work not done twice: kind=inbound (client queries sharing one execution), inflight (subgraph requests sharing one HTTP call), batched_fetch (fetches merged into another HTTP request), representation (duplicate representations not sent), request_memo (entities an earlier wave of the same request had already fetched).',
+    ),
+    planExecutions: new Counter(
+      'gateway_plan_executions_total',
+      "Query plans run, by executor (waves: ours; apollo: Apollo Gateway's) and, for apollo, the reason (mutation, subscription, introspection, defer, data rewrites, query plan requested, ...).",
+    ),
+    entityCacheLookups: new Counter(
+      'gateway_entity_cache_lookups_total',
+      'Entity cache lookups, by result (hit or miss).',
+    ),
+    cacheErrors: new Counter(
+      'gateway_cache_errors_total',
+      'Cache operations that failed or timed out (the request was served without the cache).',
+    ),
+    changeEvents: new Counter(
+      'gateway_entity_changes_total',
+      'Entity changes received on the change stream (each evicts that entity).',
+    ),
     cacheRoundTrips: new Counter('gateway_cache_round_trips_total', 'Round trips to the cache store.'),
-    subgraphErrors: new Counter('gateway_subgraph_errors_total', 'Subgraph requests that failed (network, timeout, non-2xx).'),
-    subgraphDuration: new Histogram('gateway_subgraph_request_duration_seconds', 'Subgraph request duration in seconds.'),
+    subgraphErrors: new Counter(
+      'gateway_subgraph_errors_total',
+      'Subgraph requests that failed (network, timeout, non-2xx).',
+    ),
+    subgraphDuration: new Histogram(
+      'gateway_subgraph_request_duration_seconds',
+      'Subgraph request duration in seconds.',
+    ),
   };
   return {
     ...metrics,

@@ -11,7 +11,14 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import type { Config } from '../lib/config';
 import { maskUnexpectedErrors, messageOf } from '../lib/errors';
 import { createRedisChangeSubscriber, type ChangeSubscriber } from '../lib/events';
-import { createRouter, readGraphQLBody, runGraphQL, sendJson, writeGraphQLResult, type RouteHandler } from '../lib/http';
+import {
+  createRouter,
+  readGraphQLBody,
+  runGraphQL,
+  sendJson,
+  writeGraphQLResult,
+  type RouteHandler,
+} from '../lib/http';
 import type { Logger } from '../lib/logger';
 import { createAuthenticator } from './auth';
 import { createEntityCache, type EntityCache } from './cache/entity-cache';
@@ -57,7 +64,13 @@ export async function createGatewayServer(
   const urls = new Map<string, string>();
   const http = createSubgraphHttpClient();
   const cacheStore: CacheStore = config.redis.url
-    ? createRedisCacheStore({ url: config.redis.url, timeoutMs: config.redis.commandTimeoutMs, keyPrefix: config.redis.keyPrefix, logger, metrics })
+    ? createRedisCacheStore({
+        url: config.redis.url,
+        timeoutMs: config.redis.commandTimeoutMs,
+        keyPrefix: config.redis.keyPrefix,
+        logger,
+        metrics,
+      })
     : createMemoryCacheStore(settings.entityCache.maxEntries);
 
   const readSupergraph = (): string => {
@@ -72,11 +85,15 @@ export async function createGatewayServer(
   let policy: CachePolicy | undefined;
   const usePolicy = (sdl: string) => {
     policy = createCachePolicy(sdl, settings.entityCache.ttlOverrides);
-    entityCache = settings.entityCache.enabled ? createEntityCache({ store: cacheStore, policy, metrics, logger }) : undefined;
+    entityCache = settings.entityCache.enabled
+      ? createEntityCache({ store: cacheStore, policy, metrics, logger })
+      : undefined;
   };
   const cacheProxy: EntityCache = {
     resolve: (subgraph, fetches, context) =>
-      entityCache ? entityCache.resolve(subgraph, fetches, context) : Promise.resolve(fetches.map(() => ({ kind: 'bypass' as const }))),
+      entityCache
+        ? entityCache.resolve(subgraph, fetches, context)
+        : Promise.resolve(fetches.map(() => ({ kind: 'bypass' as const }))),
     evict: (changes) => entityCache?.evict(changes) ?? Promise.resolve(),
   };
 
@@ -114,10 +131,14 @@ export async function createGatewayServer(
   });
 
   const planExecutor =
-    settings.planExecutor === 'waves' ? installPlanExecutor(gateway, { logger, metrics, exposeQueryPlan: settings.debugExtensions }) : undefined;
+    settings.planExecutor === 'waves'
+      ? installPlanExecutor(gateway, { logger, metrics, exposeQueryPlan: settings.debugExtensions })
+      : undefined;
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
-    config.development ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }) : ApolloServerPluginLandingPageDisabled(),
+    config.development
+      ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
+      : ApolloServerPluginLandingPageDisabled(),
     ApolloServerPluginUsageReportingDisabled(),
     ApolloServerPluginSchemaReportingDisabled(),
   ];
@@ -128,7 +149,10 @@ export async function createGatewayServer(
         return {
           async willSendResponse({ response, contextValue }) {
             if (response.body.kind !== 'single') return;
-            response.body.singleResult.extensions = { ...response.body.singleResult.extensions, gateway: { ...contextValue.stats } };
+            response.body.singleResult.extensions = {
+              ...response.body.singleResult.extensions,
+              gateway: { ...contextValue.stats },
+            };
           },
         };
       },
@@ -174,7 +198,10 @@ export async function createGatewayServer(
       }),
     );
     const ready = checks.length > 0 && checks.every(([, status]) => status === 'up');
-    sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', subgraphs: Object.fromEntries(checks) });
+    sendJson(res, ready ? 200 : 503, {
+      status: ready ? 'ready' : 'unavailable',
+      subgraphs: Object.fromEntries(checks),
+    });
   };
 
   const listener = createRouter(

@@ -19,8 +19,7 @@ export const SUBGRAPH_NAMES: readonly SubgraphName[] = ['users', 'orders', 'inve
 
 /** Where a subgraph keeps its data: a file-backed SQLite database, or a PostgreSQL schema. */
 export type DatabaseConfig =
-  | { kind: 'sqlite'; file: string }
-  | { kind: 'postgres'; url: string; schema: string; poolSize: number };
+  { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string; schema: string; poolSize: number };
 
 export interface SubgraphServiceConfig {
   name: SubgraphName;
@@ -49,7 +48,12 @@ export interface Config {
     subgraphUrls: Record<string, string>;
     subgraphTimeoutMs: number;
     bodyLimitBytes: number;
-    jwt: { secret: string | undefined; jwksUrl: string | undefined; issuer: string | undefined; audience: string | undefined };
+    jwt: {
+      secret: string | undefined;
+      jwksUrl: string | undefined;
+      issuer: string | undefined;
+      audience: string | undefined;
+    };
     /** Coalesce a plan wave's fetches to one subgraph into one HTTP request, and send each representation once. */
     batching: boolean;
     /** Share identical in-flight subgraph fetches (same document, variables and caller). */
@@ -184,7 +188,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const jwksUrl = read.url('JWT_JWKS_URL', ['http:', 'https:']);
   const serviceSecret = read.raw('SERVICE_SECRET');
   if (production) {
-    if (!jwtSecret && !jwksUrl) read.problems.push('JWT_SECRET or JWT_JWKS_URL: one must be set when NODE_ENV=production');
+    if (!jwtSecret && !jwksUrl)
+      read.problems.push('JWT_SECRET or JWT_JWKS_URL: one must be set when NODE_ENV=production');
     if (jwtSecret === DEVELOPMENT_JWT_SECRET) {
       read.problems.push('JWT_SECRET: the development default is refused when NODE_ENV=production');
     }
@@ -202,7 +207,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     for (const entry of rawOverrides.split(',')) {
       const match = /^\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*=\s*(\d+)\s*$/.exec(entry);
       if (match) ttlOverrides[match[1]!] = Number(match[2]);
-      else read.problems.push(`ENTITY_CACHE_TTL: expected Type=seconds or Type.field=seconds, comma-separated, got '${entry}'`);
+      else
+        read.problems.push(
+          `ENTITY_CACHE_TTL: expected Type=seconds or Type.field=seconds, comma-separated, got '${entry}'`,
+        );
     }
   }
 

@@ -26,7 +26,11 @@ export type CacheOutcome =
   | { kind: 'bypass' };
 
 export interface EntityCache {
-  resolve(subgraph: string, fetches: PlannedFetch[], context: { caller: Caller; stats: { entityCacheHits: number; entityCacheMisses: number } }): Promise<CacheOutcome[]>;
+  resolve(
+    subgraph: string,
+    fetches: PlannedFetch[],
+    context: { caller: Caller; stats: { entityCacheHits: number; entityCacheMisses: number } },
+  ): Promise<CacheOutcome[]>;
   evict(changes: EntityChange[]): Promise<void>;
 }
 
@@ -61,7 +65,12 @@ interface RootPlan {
 }
 type Plan = EntityPlan | RootPlan | undefined;
 
-export function createEntityCache(options: { store: CacheStore; policy: CachePolicy; metrics: GatewayMetrics; logger: Logger }): EntityCache {
+export function createEntityCache(options: {
+  store: CacheStore;
+  policy: CachePolicy;
+  metrics: GatewayMetrics;
+  logger: Logger;
+}): EntityCache {
   const { store, policy, metrics } = options;
 
   function scopeOf(caller: Caller, isPrivate: boolean): string {
@@ -77,14 +86,19 @@ export function createEntityCache(options: { store: CacheStore; policy: CachePol
     if (fetch.shape.entities) {
       const representations = variables.representations;
       if (!Array.isArray(representations)) return undefined;
-      const others = Object.keys(variables).length > 1 ? hash(JSON.stringify({ ...variables, representations: undefined })) : '';
+      const others =
+        Object.keys(variables).length > 1 ? hash(JSON.stringify({ ...variables, representations: undefined })) : '';
       const lookups = representations.map((representation: Record<string, unknown>) => {
         const typename = representation?.__typename;
         if (typeof typename !== 'string') return undefined;
         const keys = policy.keyFields(subgraph, typename);
         if (!keys || !keys.every((key) => key in representation)) return undefined;
         return {
-          key: entityKey(subgraph, typename, keys.map((key) => representation[key])),
+          key: entityKey(
+            subgraph,
+            typename,
+            keys.map((key) => representation[key]),
+          ),
           field: `${selection}${others}:${scope}:${JSON.stringify(representation)}`,
         };
       });
@@ -93,8 +107,16 @@ export function createEntityCache(options: { store: CacheStore; policy: CachePol
     return planRootFetch(subgraph, fetch, fetchPolicy.maxAge, scope, selection);
   }
 
-  function planRootFetch(subgraph: string, fetch: PlannedFetch, ttl: number, scope: string, selection: string): RootPlan | undefined {
-    const operation = fetch.shape.document.definitions.find((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION);
+  function planRootFetch(
+    subgraph: string,
+    fetch: PlannedFetch,
+    ttl: number,
+    scope: string,
+    selection: string,
+  ): RootPlan | undefined {
+    const operation = fetch.shape.document.definitions.find(
+      (definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION,
+    );
     const fields = operation?.selectionSet.selections ?? [];
     if (fields.length !== 1 || fields[0]!.kind !== Kind.FIELD) return undefined;
     const field = fields[0] as FieldNode;
@@ -117,7 +139,10 @@ export function createEntityCache(options: { store: CacheStore; policy: CachePol
       fetch,
       ttl,
       rootKey: field.alias?.value ?? field.name.value,
-      lookup: { key: entityKey(subgraph, typename, values), field: `root:${selection}:${scope}:${hash(JSON.stringify(fetch.request.variables ?? {}))}` },
+      lookup: {
+        key: entityKey(subgraph, typename, values),
+        field: `root:${selection}:${scope}:${hash(JSON.stringify(fetch.request.variables ?? {}))}`,
+      },
     };
   }
 
@@ -155,7 +180,11 @@ export function createEntityCache(options: { store: CacheStore; policy: CachePol
             },
           };
         }
-        return entityOutcome(plan, plan.lookups.map((lookup) => (lookup ? next() : null)), context);
+        return entityOutcome(
+          plan,
+          plan.lookups.map((lookup) => (lookup ? next() : null)),
+          context,
+        );
       });
     },
 
@@ -164,7 +193,13 @@ export function createEntityCache(options: { store: CacheStore; policy: CachePol
       for (const change of changes) {
         for (const [subgraph, fields] of policy.entityKeys(change.typename)) {
           if (fields.every((field) => change.key[field] !== undefined)) {
-            keys.add(entityKey(subgraph, change.typename, fields.map((field) => change.key[field])));
+            keys.add(
+              entityKey(
+                subgraph,
+                change.typename,
+                fields.map((field) => change.key[field]),
+              ),
+            );
           }
         }
       }
@@ -172,14 +207,22 @@ export function createEntityCache(options: { store: CacheStore; policy: CachePol
     },
   };
 
-  function count(context: { stats: { entityCacheHits: number; entityCacheMisses: number } }, hits: number, misses: number) {
+  function count(
+    context: { stats: { entityCacheHits: number; entityCacheMisses: number } },
+    hits: number,
+    misses: number,
+  ) {
     context.stats.entityCacheHits += hits;
     context.stats.entityCacheMisses += misses;
     if (hits) metrics.entityCacheLookups.inc({ result: 'hit' }, hits);
     if (misses) metrics.entityCacheLookups.inc({ result: 'miss' }, misses);
   }
 
-  function entityOutcome(plan: EntityPlan, cached: (string | null)[], context: Parameters<typeof count>[0]): CacheOutcome {
+  function entityOutcome(
+    plan: EntityPlan,
+    cached: (string | null)[],
+    context: Parameters<typeof count>[0],
+  ): CacheOutcome {
     const known = cached.map((value) => (value === null ? undefined : JSON.parse(value)));
     const misses = known.reduce<number>((total, value) => total + (value === undefined ? 1 : 0), 0);
     count(context, known.length - misses, misses);

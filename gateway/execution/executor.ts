@@ -3,7 +3,14 @@ import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/t
 import { ERRORS, errorCodeDef, operationFromDocument, type Schema } from '@apollo/federation-internals';
 import type { FetchNode, PlanNode, QueryPlan, QueryPlanSelectionNode, QueryPlanner } from '@apollo/query-planner';
 import type { GatewayExecutionResult, GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { GraphQLError, isAbstractType, isInterfaceType, isObjectType, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import {
+  GraphQLError,
+  isAbstractType,
+  isInterfaceType,
+  isObjectType,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
 import { getVariableValues } from 'graphql/execution/values';
 import type { Logger } from '../../lib/logger';
 import type { GatewayMetrics } from '../metrics';
@@ -74,7 +81,9 @@ export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecuto
       return { fallback: 'gateway internals' };
     }
     if (requestContext.operation.operation !== 'query') return { fallback: requestContext.operation.operation };
-    const operation = operationFromDocument(apiSchema, requestContext.document, { operationName: requestContext.request.operationName });
+    const operation = operationFromDocument(apiSchema, requestContext.document, {
+      operationName: requestContext.request.operationName,
+    });
     const reason = unsupportedReason(operation);
     if (reason) return { fallback: reason };
     const plan = queryPlanner.buildQueryPlan(operation);
@@ -92,8 +101,7 @@ export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecuto
   };
 
   gateway.executor = async (requestContext) => {
-    // The schema hash is part of the key: after a supergraph reload, plans compiled against the old one are never used.
-    const key = `${requestContext.schemaHash}\u0000${requestContext.queryHash}\u0000${requestContext.request.operationName ?? ''}`;
+    const key = `${requestContext.queryHash}\u0000${requestContext.request.operationName ?? ''}`;
     let entry = entries.get(key);
     if (!entry) {
       try {
@@ -105,15 +113,21 @@ export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecuto
       if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!);
       entries.set(key, entry);
     }
-    const wantsPlan = options.exposeQueryPlan && requestContext.request.http?.headers.get('Apollo-Query-Plan-Experimental');
+    const wantsPlan =
+      options.exposeQueryPlan && requestContext.request.http?.headers.get('Apollo-Query-Plan-Experimental');
     if ('fallback' in entry || wantsPlan) {
-      options.metrics.planExecutions.inc({ executor: 'apollo', reason: 'fallback' in entry ? entry.fallback : 'query plan requested' });
+      options.metrics.planExecutions.inc({
+        executor: 'apollo',
+        reason: 'fallback' in entry ? entry.fallback : 'query plan requested',
+      });
       return apolloExecutor(requestContext);
     }
     options.metrics.planExecutions.inc({ executor: 'waves' });
     return execute(entry, requestContext, internals);
   };
 
+  // Plans compiled against a previous supergraph are never used again.
+  gateway.onSchemaLoadOrUpdate(() => entries.clear());
   return { reset: () => entries.clear() };
 }
 
@@ -129,9 +143,14 @@ function unsupportedNode(node: PlanNode | { kind: 'Subscription' }): string | un
     case 'Flatten':
       return unsupportedNode(node.node);
     case 'Condition':
-      return (node.ifClause && unsupportedNode(node.ifClause)) || (node.elseClause && unsupportedNode(node.elseClause)) || undefined;
+      return (
+        (node.ifClause && unsupportedNode(node.ifClause)) ||
+        (node.elseClause && unsupportedNode(node.elseClause)) ||
+        undefined
+      );
     case 'Fetch':
-      if (node.inputRewrites?.length || node.outputRewrites?.length || node.contextRewrites?.length) return 'data rewrites';
+      if (node.inputRewrites?.length || node.outputRewrites?.length || node.contextRewrites?.length)
+        return 'data rewrites';
       if (node.hasDefers) return 'defer';
       return undefined;
     default:
@@ -175,7 +194,8 @@ function schedule(root: PlanNode | undefined, variables: Record<string, unknown>
       }
       case 'Condition': {
         const value = variables[node.condition];
-        if (typeof value !== 'boolean') throw new Error(`Unexpected value ${String(value)} for condition $${node.condition}`);
+        if (typeof value !== 'boolean')
+          throw new Error(`Unexpected value ${String(value)} for condition $${node.condition}`);
         const branch = value ? node.ifClause : node.elseClause;
         return branch ? place(branch, start, path) : start;
       }
@@ -194,15 +214,26 @@ interface ExecutionState {
   errors: GraphQLError[];
 }
 
-async function execute(entry: CompiledOperation, requestContext: GatewayGraphQLRequestContext, internals: GatewayInternals): Promise<GatewayExecutionResult> {
+async function execute(
+  entry: CompiledOperation,
+  requestContext: GatewayGraphQLRequestContext,
+  internals: GatewayInternals,
+): Promise<GatewayExecutionResult> {
   const variableDefinitions = requestContext.operation.variableDefinitions;
   if (variableDefinitions && variableDefinitions.length > 0) {
-    const { errors } = getVariableValues(requestContext.schema, variableDefinitions, requestContext.request.variables ?? {});
+    const { errors } = getVariableValues(
+      requestContext.schema,
+      variableDefinitions,
+      requestContext.request.variables ?? {},
+    );
     if (errors) return { errors };
   }
   const state: ExecutionState = { requestContext, internals, data: {}, errors: [] };
+  // A condition variable that is not a boolean throws, as it does in Apollo's executor (a 500).
+  const waves =
+    entry.waves ??
+    schedule(entry.plan.node as PlanNode | undefined, { ...entry.shape.defaults, ...requestContext.request.variables });
   try {
-    const waves = entry.waves ?? schedule(entry.plan.node as PlanNode | undefined, { ...entry.shape.defaults, ...requestContext.request.variables });
     for (const wave of waves) {
       // One synchronous pass starts every fetch of the wave, so the data source batches them per subgraph.
       const merges = wave.map((job) => startFetch(state, job));
@@ -218,7 +249,8 @@ async function execute(entry: CompiledOperation, requestContext: GatewayGraphQLR
     return { errors: [asGraphQLError(error)] };
   }
   // As Apollo's executor: value-completion errors are reported only when no fetch failed, as an extension.
-  if (state.errors.length === 0 && shaped.errors.length > 0) return { extensions: { valueCompletion: shaped.errors }, data: shaped.data };
+  if (state.errors.length === 0 && shaped.errors.length > 0)
+    return { extensions: { valueCompletion: shaped.errors }, data: shaped.data };
   return state.errors.length === 0 ? { data: shaped.data } : { errors: state.errors, data: shaped.data };
 }
 
@@ -238,7 +270,8 @@ async function startFetch(state: ExecutionState, job: Job): Promise<(() => void)
     if (target === undefined || target === null) return undefined;
     const entities: Record<string, unknown>[] = [];
     if (Array.isArray(target)) {
-      for (const value of target) if (value !== null && value !== undefined) entities.push(value as Record<string, unknown>);
+      for (const value of target)
+        if (value !== null && value !== undefined) entities.push(value as Record<string, unknown>);
     } else {
       entities.push(target as Record<string, unknown>);
     }
@@ -247,7 +280,8 @@ async function startFetch(state: ExecutionState, job: Job): Promise<(() => void)
     const provided = state.requestContext.request.variables;
     if (fetch.variableUsages && provided) {
       for (const name of fetch.variableUsages) {
-        if (Object.prototype.hasOwnProperty.call(provided, name) && provided[name] !== undefined) variables[name] = provided[name];
+        if (Object.prototype.hasOwnProperty.call(provided, name) && provided[name] !== undefined)
+          variables[name] = provided[name];
       }
     }
     if (!fetch.requires) {
@@ -278,7 +312,9 @@ async function startFetch(state: ExecutionState, job: Job): Promise<(() => void)
         return;
       }
       if (received.length !== representations.length) {
-        state.errors.push(asGraphQLError(new Error(`Expected "data._entities" to contain ${representations.length} elements`)));
+        state.errors.push(
+          asGraphQLError(new Error(`Expected "data._entities" to contain ${representations.length} elements`)),
+        );
         return;
       }
       for (let index = 0; index < received.length; index++) {
@@ -328,9 +364,17 @@ async function send(
   return response.data as Record<string, unknown> | null | undefined;
 }
 
-function downstreamError(original: GraphQLFormattedError, serviceName: string, path: (string | number)[] | undefined): GraphQLError {
+function downstreamError(
+  original: GraphQLFormattedError,
+  serviceName: string,
+  path: (string | number)[] | undefined,
+): GraphQLError {
   const message = original.message || `Error while fetching subquery from service "${serviceName}"`;
-  const errorOptions = { originalError: original as unknown as Error, path, extensions: { ...original.extensions, serviceName } };
+  const errorOptions = {
+    originalError: original as unknown as Error,
+    path,
+    extensions: { ...original.extensions, serviceName },
+  };
   const codeDef = errorCodeDef(original);
   if (!codeDef && original.extensions?.code) return new GraphQLError(message, errorOptions);
   return (codeDef ?? ERRORS.DOWNSTREAM_SERVICE_ERROR).err(message, errorOptions);
@@ -352,11 +396,18 @@ function flattenAt(value: unknown, path: (string | number)[], from: number): unk
   }
   if (Array.isArray(value)) throw new Error(`Unexpected array in result for path element ${String(element)}`);
   const record = value as Record<string, unknown>;
-  return Object.prototype.hasOwnProperty.call(record, element as string) ? flattenAt(record[element as string], path, from + 1) : undefined;
+  return Object.prototype.hasOwnProperty.call(record, element as string)
+    ? flattenAt(record[element as string], path, from + 1)
+    : undefined;
 }
 
 /** The concrete path of every non-null entity at a plan path, in order: where an `_entities` error belongs. */
-function hydratePaths(parent: (string | number)[], path: (string | number)[], data: unknown, out: (string | number)[][]): void {
+function hydratePaths(
+  parent: (string | number)[],
+  path: (string | number)[],
+  data: unknown,
+  out: (string | number)[][],
+): void {
   if (data === null || data === undefined) return;
   const head = path[0];
   if (head === undefined) {
@@ -382,7 +433,11 @@ function hydratePaths(parent: (string | number)[], path: (string | number)[], da
 }
 
 /** A representation: the entity's fields that the fetch `requires`, or null when one is missing. */
-function selectRequires(schema: GraphQLSchema, source: unknown, selections: readonly QueryPlanSelectionNode[]): Record<string, unknown> | null {
+function selectRequires(
+  schema: GraphQLSchema,
+  source: unknown,
+  selections: readonly QueryPlanSelectionNode[],
+): Record<string, unknown> | null {
   if (source === null || source === undefined) return null;
   const record = source as Record<string, unknown>;
   const result: Record<string, unknown> = {};
@@ -392,7 +447,8 @@ function selectRequires(schema: GraphQLSchema, source: unknown, selections: read
       const value = Object.prototype.hasOwnProperty.call(record, responseName) ? record[responseName] : undefined;
       if (value === undefined) return null;
       const inner = selection.selections;
-      if (Array.isArray(value)) result[responseName] = inner ? value.map((item) => selectRequires(schema, item, inner)) : value;
+      if (Array.isArray(value))
+        result[responseName] = inner ? value.map((item) => selectRequires(schema, item, inner)) : value;
       else result[responseName] = inner ? selectRequires(schema, value, inner) : value;
     } else if (selection.typeCondition && isObjectOfType(schema, record, selection.typeCondition)) {
       deepMerge(result, selectRequires(schema, record, selection.selections));
@@ -431,4 +487,5 @@ function deepMerge(target: Record<string, unknown>, source: Record<string, unkno
   }
 }
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);

@@ -33,7 +33,13 @@ type TypeStep =
 type Step =
   | { kind: 'typename'; responseName: string; condition: Condition }
   | { kind: 'field'; responseName: string; condition: Condition; type: TypeStep; steps: Step[] | undefined }
-  | { kind: 'fragment'; condition: Condition; typeCondition: string | undefined; appliesTo: ReadonlySet<string> | undefined; steps: Step[] };
+  | {
+      kind: 'fragment';
+      condition: Condition;
+      typeCondition: string | undefined;
+      appliesTo: ReadonlySet<string> | undefined;
+      steps: Step[];
+    };
 
 export interface CompiledShape {
   steps: Step[];
@@ -82,7 +88,9 @@ export function compileShape(operation: Operation): CompiledShape {
   const subtypesOf = (condition: NamedType): Set<string> => {
     let set = appliesTo.get(condition.name);
     if (!set) {
-      set = new Set(composites.filter((candidate) => isSubtype(condition, candidate)).map((candidate) => candidate.name));
+      set = new Set(
+        composites.filter((candidate) => isSubtype(condition, candidate)).map((candidate) => candidate.name),
+      );
       appliesTo.set(condition.name, set);
     }
     return set;
@@ -129,7 +137,8 @@ function conditionOf(selection: FieldSelection | FragmentSelection, schema: Sche
   if (!skip && !include) return undefined;
   const value = (directive: typeof skip) => {
     const argument = directive!.arguments().if as unknown;
-    if (argument !== null && typeof argument === 'object' && 'name' in argument) return String((argument as { name: string }).name);
+    if (argument !== null && typeof argument === 'object' && 'name' in argument)
+      return String((argument as { name: string }).name);
     return Boolean(argument);
   };
   return { ...(skip ? { skip: value(skip) } : {}), ...(include ? { include: value(include) } : {}) };
@@ -141,7 +150,8 @@ function compileType(type: Type, schema: Schema): TypeStep {
   const display = type.toString();
   if (type.kind === 'NonNullType') return { kind: 'nonNull', of: compileType(type.ofType, schema), display };
   if (type.kind === 'ListType') return { kind: 'list', of: compileType(type.ofType, schema), display };
-  if (type.kind === 'ObjectType' || type.kind === 'InterfaceType' || type.kind === 'UnionType') return { kind: 'composite', name: type.name, display };
+  if (type.kind === 'ObjectType' || type.kind === 'InterfaceType' || type.kind === 'UnionType')
+    return { kind: 'composite', name: type.name, display };
   // Leaf values as Apollo's isValidLeafValue judges them.
   if (type.kind === 'EnumType') {
     const values = new Set(type.values.map((value) => value.name));
@@ -152,12 +162,18 @@ function compileType(type: Type, schema: Schema): TypeStep {
     case 'Boolean':
       return { kind: 'leaf', display, valid: (value) => typeof value === 'boolean' };
     case 'Int':
-      return { kind: 'leaf', display, valid: (value) => typeof value === 'number' && Number.isFinite(value) && INTEGER.test(String(value)) };
+      return {
+        kind: 'leaf',
+        display,
+        valid: (value) => typeof value === 'number' && Number.isFinite(value) && INTEGER.test(String(value)),
+      };
     case 'ID':
       return {
         kind: 'leaf',
         display,
-        valid: (value) => typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value) && INTEGER.test(String(value))),
+        valid: (value) =>
+          typeof value === 'string' ||
+          (typeof value === 'number' && Number.isFinite(value) && INTEGER.test(String(value))),
       };
     case 'Float':
       return { kind: 'leaf', display, valid: (value) => typeof value === 'number' && Number.isFinite(value) };
@@ -201,20 +217,36 @@ function skipped(run: Run, condition: Condition): boolean {
   const value = (argument: boolean | string): boolean => {
     if (typeof argument === 'boolean') return argument;
     const variable = run.variables[argument];
-    if (typeof variable !== 'boolean') throw new Error(`Unexpected value ${String(variable)} for variable $${argument} of @skip/@include`);
+    if (typeof variable !== 'boolean')
+      throw new Error(`Unexpected value ${String(variable)} for variable $${argument} of @skip/@include`);
     return variable;
   };
-  return (condition.skip !== undefined && value(condition.skip)) || (condition.include !== undefined && !value(condition.include));
+  return (
+    (condition.skip !== undefined && value(condition.skip)) ||
+    (condition.include !== undefined && !value(condition.include))
+  );
 }
 
 /** Returns false when a null must bubble up past this object. */
-function applySteps(run: Run, steps: Step[], input: Record<string, unknown>, output: Record<string, unknown>, path: (string | number)[], parentType: string): boolean {
+function applySteps(
+  run: Run,
+  steps: Step[],
+  input: Record<string, unknown>,
+  output: Record<string, unknown>,
+  path: (string | number)[],
+  parentType: string,
+): boolean {
   for (const step of steps) {
     if (step.condition && skipped(run, step.condition)) continue;
     if (step.kind === 'fragment') {
       const typename = input.__typename;
-      if (typename !== undefined && typename !== null && typeof typename !== 'string') throw new Error(`Got unexpected value for __typename: ${String(typename)}`);
-      const applies = !step.appliesTo || (typename ? run.shape.types.has(typename) && step.appliesTo.has(typename) : step.appliesTo.has(parentType));
+      if (typename && typeof typename !== 'string')
+        throw new Error(`Got unexpected value for __typename: ${String(typename)}`);
+      const applies =
+        !step.appliesTo ||
+        (typename
+          ? run.shape.types.has(typename as string) && step.appliesTo.has(typename as string)
+          : step.appliesTo.has(parentType));
       if (applies && !applySteps(run, step.steps, input, output, path, step.typeCondition ?? parentType)) return false;
       continue;
     }
@@ -242,7 +274,9 @@ function applySteps(run: Run, steps: Step[], input: Record<string, unknown>, out
 
 function describe(path: (string | number)[], type: TypeStep, parentType: string): string {
   const element = path[path.length - 1];
-  return typeof element === 'string' ? `field ${parentType}.${element}` : `array element of type ${type.display} at index ${element}`;
+  return typeof element === 'string'
+    ? `field ${parentType}.${element}`
+    : `array element of type ${type.display} at index ${element}`;
 }
 
 function update(
@@ -262,7 +296,11 @@ function update(
       const updated = update(run, outputValue, type.of, inputValue, steps, path, parentType);
       if (updated === null) {
         if (!run.hasErrors) {
-          run.errors.push(ERRORS.INVALID_GRAPHQL.err(`Cannot return null for non-nullable ${describe(path, type.of, parentType)}.`, { path: [...path] }));
+          run.errors.push(
+            ERRORS.INVALID_GRAPHQL.err(`Cannot return null for non-nullable ${describe(path, type.of, parentType)}.`, {
+              path: [...path],
+            }),
+          );
         }
         run.invalid = true;
         run.hasErrors = true;
@@ -274,10 +312,17 @@ function update(
     }
     case 'list': {
       if (inputValue === null) return null;
-      if (!Array.isArray(inputValue)) throw new Error(`Invalid non-list value ${String(inputValue)} returned by subgraph for list type ${type.display}`);
-      if (outputValue !== undefined && !Array.isArray(outputValue)) throw new Error(`Invalid non-list value ${String(outputValue)} returned by subgraph for list type ${type.display}`);
+      if (!Array.isArray(inputValue))
+        throw new Error(
+          `Invalid non-list value ${String(inputValue)} returned by subgraph for list type ${type.display}`,
+        );
+      if (outputValue !== undefined && !Array.isArray(outputValue))
+        throw new Error(
+          `Invalid non-list value ${String(outputValue)} returned by subgraph for list type ${type.display}`,
+        );
       const existing = outputValue as unknown[] | undefined;
-      if (existing && existing.length !== inputValue.length) throw new Error(`[${inputValue.length}] !== [${existing.length}] list lengths`);
+      if (existing && existing.length !== inputValue.length)
+        throw new Error(`[${inputValue.length}] !== [${existing.length}] list lengths`);
       const updated = new Array<unknown>(inputValue.length);
       let nullify = false;
       let hasErrors = false;
@@ -295,14 +340,22 @@ function update(
     case 'composite': {
       if (inputValue === null) return null;
       if (!steps) throw new Error(`Invalid empty selection set for composite type ${type.display}`);
-      if (typeof inputValue !== 'object') throw new Error(`Invalid non-object value ${String(inputValue)} returned by subgraph for composite type ${type.display}`);
+      if (typeof inputValue !== 'object')
+        throw new Error(
+          `Invalid non-object value ${String(inputValue)} returned by subgraph for composite type ${type.display}`,
+        );
       const record = inputValue as Record<string, unknown>;
       const typename = record.__typename;
-      if (typename !== undefined && typeof typename !== 'string') throw new Error(`Invalid non-string value ${String(typename)} for __typename at ${path.join('.')}`);
+      if (typename !== undefined && typeof typename !== 'string')
+        throw new Error(`Invalid non-string value ${String(typename)} for __typename at ${path.join('.')}`);
       let objectType = type.name;
       if (typename) {
         if (!run.shape.compositeTypes.has(typename)) {
-          run.errors.push(ERRORS.INVALID_GRAPHQL.err(`Invalid __typename found for object at ${describe(path, type, parentType)}.`, { path: [...path] }));
+          run.errors.push(
+            ERRORS.INVALID_GRAPHQL.err(`Invalid __typename found for object at ${describe(path, type, parentType)}.`, {
+              path: [...path],
+            }),
+          );
           run.invalid = false;
           run.hasErrors = true;
           return null;
@@ -319,7 +372,12 @@ function update(
       if (inputValue === null) return null;
       if (outputValue !== undefined) throw new Error(`Expected output to be undefined for type ${type.display}`);
       const valid = type.valid(inputValue);
-      if (!valid) run.errors.push(ERRORS.INVALID_GRAPHQL.err(`Invalid value found for ${describe(path, type, parentType)}.`, { path: [...path] }));
+      if (!valid)
+        run.errors.push(
+          ERRORS.INVALID_GRAPHQL.err(`Invalid value found for ${describe(path, type, parentType)}.`, {
+            path: [...path],
+          }),
+        );
       run.hasErrors = !valid;
       return valid ? inputValue : null;
     }

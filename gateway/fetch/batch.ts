@@ -60,7 +60,8 @@ export interface BatchPlan {
  * `weightGrams sku`). Nested values (composite keys, @requires objects) keep the order the planner gave them.
  */
 export function representationKey(representation: unknown): string {
-  if (representation === null || typeof representation !== 'object' || Array.isArray(representation)) return JSON.stringify(representation);
+  if (representation === null || typeof representation !== 'object' || Array.isArray(representation))
+    return JSON.stringify(representation);
   const record = representation as Record<string, unknown>;
   const keys = Object.keys(record);
   let sorted = true;
@@ -93,7 +94,9 @@ export function planBatch(fetches: PlannedFetch[], options: { dedupeRepresentati
     }
     const { representations, ...others } = variables as { representations: unknown[] } & Record<string, unknown>;
     representationsAsked += representations.length;
-    const groupKey = options.dedupeRepresentations ? `${fetch.shape.selectionId}\u0000${JSON.stringify(others)}` : `#${index}`;
+    const groupKey = options.dedupeRepresentations
+      ? `${fetch.shape.selectionId}\u0000${JSON.stringify(others)}`
+      : `#${index}`;
     let group = entityUnits.get(groupKey);
     if (!group) {
       group = {
@@ -118,9 +121,14 @@ export function planBatch(fetches: PlannedFetch[], options: { dedupeRepresentati
     unit.members.push({ fetch: index, indexes });
   });
 
-  const representationsSent = units.reduce((sum, unit) => sum + (unit.kind === 'entities' ? unit.representations.length : 0), 0);
+  const representationsSent = units.reduce(
+    (sum, unit) => sum + (unit.kind === 'entities' ? unit.representations.length : 0),
+    0,
+  );
   const unitVariables = (unit: Unit): Record<string, unknown> =>
-    unit.kind === 'entities' ? { ...unit.variables, representations: unit.representations } : (unit.request.variables ?? {});
+    unit.kind === 'entities'
+      ? { ...unit.variables, representations: unit.representations }
+      : (unit.request.variables ?? {});
 
   if (units.length === 1) {
     const unit = units[0]!;
@@ -148,7 +156,12 @@ export function planBatch(fetches: PlannedFetch[], options: { dedupeRepresentati
 }
 
 /** Takes a (possibly merged) response apart into one result per original fetch. */
-export function splitBatch(plan: BatchPlan, response: FetchResult, fetchCount: number, subgraph: string): FetchResult[] {
+export function splitBatch(
+  plan: BatchPlan,
+  response: FetchResult,
+  fetchCount: number,
+  subgraph: string,
+): FetchResult[] {
   const unitResults: FetchResult[] = plan.prefixes ? splitMerged(plan, response) : [response];
   const results: FetchResult[] = new Array(fetchCount);
   plan.units.forEach((unit, index) => {
@@ -216,12 +229,16 @@ function fanOutEntities(unit: EntityUnit, result: FetchResult, subgraph: string)
   for (const member of unit.members) {
     const errors: GraphQLFormattedError[] = [...general];
     member.indexes.forEach((unique, position) => {
-      for (const error of byUnique.get(unique) ?? []) errors.push({ ...error, path: ['_entities', position, ...error.path!.slice(2)] });
+      for (const error of byUnique.get(unique) ?? [])
+        errors.push({ ...error, path: ['_entities', position, ...error.path!.slice(2)] });
     });
     const data =
       entities === undefined
         ? (result.data as Record<string, unknown> | null | undefined)
-        : { ...result.data, _entities: member.indexes.map((unique) => cloneIfShared(entities![unique], uses.get(unique)!)) };
+        : {
+            ...result.data,
+            _entities: member.indexes.map((unique) => cloneIfShared(entities![unique], uses.get(unique)!)),
+          };
     out.set(member.fetch, errors.length > 0 ? { data, errors } : { data });
   }
   return out;
@@ -266,7 +283,8 @@ export function cloneJson(value: unknown): unknown {
  * nothing can be matched (no shared fields), order is trusted, as every gateway does.
  */
 function inOrder(representations: unknown[], received: unknown[]): unknown[] {
-  const sample = received.find((entity) => entity !== null && typeof entity === 'object') as Record<string, unknown> | undefined;
+  const sample = received.find((entity) => entity !== null && typeof entity === 'object') as
+    Record<string, unknown> | undefined;
   const first = representations[0] as Record<string, unknown> | undefined;
   if (!first || !sample || received.length !== representations.length) return [...received];
   const fields = Object.keys(first).filter(
@@ -276,9 +294,15 @@ function inOrder(representations: unknown[], received: unknown[]): unknown[] {
   const matches = (representation: unknown, entity: unknown) =>
     entity !== null &&
     typeof entity === 'object' &&
-    fields.every((field) => (representation as Record<string, unknown>)[field] === (entity as Record<string, unknown>)[field]);
+    fields.every(
+      (field) => (representation as Record<string, unknown>)[field] === (entity as Record<string, unknown>)[field],
+    );
   // The usual case, checked without allocating: every answer is where it should be.
-  if (representations.every((representation, index) => received[index] === null || matches(representation, received[index]))) {
+  if (
+    representations.every(
+      (representation, index) => received[index] === null || matches(representation, received[index]),
+    )
+  ) {
     return [...received];
   }
   const signature = (value: unknown): string | undefined => {

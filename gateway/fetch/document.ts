@@ -54,7 +54,9 @@ export function shapeOf(query: string): FetchShape {
   let shape = SHAPES.get(query);
   if (shape) return shape;
   const document = parse(query, { noLocation: true });
-  const operation = document.definitions.find((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION);
+  const operation = document.definitions.find(
+    (definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION,
+  );
   if (!operation) throw new Error('Subgraph fetch has no operation');
   const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION).length;
   const selections = operation.selectionSet.selections;
@@ -168,17 +170,28 @@ export function withEntityKeys(shape: FetchShape, keysFor: (typename: string) =>
         const keys = keysFor(selection.typeCondition.name.value);
         if (!keys) return selection;
         const present = new Set(
-          selection.selectionSet.selections.flatMap((inner) => (inner.kind === Kind.FIELD && !inner.alias ? [inner.name.value] : [])),
+          selection.selectionSet.selections.flatMap((inner) =>
+            inner.kind === Kind.FIELD && !inner.alias ? [inner.name.value] : [],
+          ),
         );
         const missing = ['__typename', ...keys].filter((name) => !present.has(name));
         if (missing.length === 0) return selection;
         changed = true;
-        const added: FieldNode[] = missing.map((name) => ({ kind: Kind.FIELD, name: { kind: Kind.NAME, value: name } }));
-        return { ...selection, selectionSet: { ...selection.selectionSet, selections: [...added, ...selection.selectionSet.selections] } };
+        const added: FieldNode[] = missing.map((name) => ({
+          kind: Kind.FIELD,
+          name: { kind: Kind.NAME, value: name },
+        }));
+        return {
+          ...selection,
+          selectionSet: { ...selection.selectionSet, selections: [...added, ...selection.selectionSet.selections] },
+        };
       });
       return {
         ...operation,
-        selectionSet: { ...operation.selectionSet, selections: [{ ...entities, selectionSet: { ...entities.selectionSet!, selections } }] },
+        selectionSet: {
+          ...operation.selectionSet,
+          selections: [{ ...entities, selectionSet: { ...entities.selectionSet!, selections } }],
+        },
       };
     },
   });

@@ -27,7 +27,10 @@ export function withKnownEntities(
       ? fetch
       : {
           shape: fetch.shape,
-          request: { ...fetch.request, variables: { ...fetch.request.variables, representations: missing.map((index) => representations[index]) } },
+          request: {
+            ...fetch.request,
+            variables: { ...fetch.request.variables, representations: missing.map((index) => representations[index]) },
+          },
         };
   return {
     kind: 'miss',

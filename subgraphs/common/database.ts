@@ -33,7 +33,10 @@ export interface Database<Schema> {
 
 export type MigrationSet = (dialect: Dialect) => Record<string, Migration>;
 
-export async function openDatabase<Schema>(config: DatabaseConfig, migrations: MigrationSet): Promise<Database<Schema>> {
+export async function openDatabase<Schema>(
+  config: DatabaseConfig,
+  migrations: MigrationSet,
+): Promise<Database<Schema>> {
   let statements = 0;
   const log = (event: { level: string }) => {
     if (event.level === 'query' || event.level === 'error') statements++;
@@ -84,9 +87,7 @@ async function ensurePostgresSchema(url: string, schema: string): Promise<void> 
   try {
     await pool.query(`create schema if not exists "${schema}"`);
   } catch (error) {
-    throw new Error(
-      `Cannot reach PostgreSQL at ${redact(url)}: ${messageOf(error)}`,
-    );
+    throw new Error(`Cannot reach PostgreSQL at ${redact(url)}: ${messageOf(error)}`);
   } finally {
     await pool.end();
   }

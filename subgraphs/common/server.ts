@@ -2,7 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type http from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+} from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { parse } from 'graphql';
@@ -57,14 +60,21 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
   options: SubgraphServerOptions<TContext>,
 ): Promise<SubgraphServer> {
   const apollo = new ApolloServer<TContext>({
-    schema: buildSubgraphSchema({ typeDefs: parse(loadSubgraphSdl(options.name)), resolvers: options.resolvers as GraphQLResolverMap<unknown> }),
+    schema: buildSubgraphSchema({
+      typeDefs: parse(loadSubgraphSdl(options.name)),
+      resolvers: options.resolvers as GraphQLResolverMap<unknown>,
+    }),
     includeStacktraceInErrorResponses: options.development,
     // Our entry points own SIGTERM/SIGINT and the shutdown order; Apollo's own handler would race them.
     stopOnTerminationSignals: false,
     formatError: maskUnexpectedErrors(options.development),
     // No inline traces, and no per-field cache-control hints: the gateway takes its cache policy from the
     // supergraph's @cacheControl, so computing hints here would only wrap every resolver for nothing.
-    plugins: [ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginCacheControlDisabled(), entityChangesPlugin<TContext>(options.publisher)],
+    plugins: [
+      ApolloServerPluginInlineTraceDisabled(),
+      ApolloServerPluginCacheControlDisabled(),
+      entityChangesPlugin<TContext>(options.publisher),
+    ],
     logger: {
       debug: (message) => options.logger.debug(String(message)),
       info: (message) => options.logger.info(String(message)),
@@ -88,7 +98,8 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
         typeof header === 'string' ? header : undefined,
         typeof signature === 'string' ? signature : undefined,
       );
-      if (caller === 'invalid') throw unauthenticated('The forwarded caller identity is not signed by the gateway', { http: { status: 401 } });
+      if (caller === 'invalid')
+        throw unauthenticated('The forwarded caller identity is not signed by the gateway', { http: { status: 401 } });
       return options.createContext(caller, new RequestChanges());
     });
   };
@@ -109,7 +120,7 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
             '# HELP subgraph_entity_representations_total Entity representations received in _entities calls.',
             '# TYPE subgraph_entity_representations_total counter',
             `subgraph_entity_representations_total${label} ${metrics.representations}`,
-            '# HELP subgraph_sql_statements_total SQL statements run against this service\'s database.',
+            "# HELP subgraph_sql_statements_total SQL statements run against this service's database.",
             '# TYPE subgraph_sql_statements_total counter',
             `subgraph_sql_statements_total${label} ${options.statementCount()}`,
             '# HELP subgraph_entity_change_batches_total Entity change batches handed to the change stream, by outcome.',
@@ -125,8 +136,7 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
         sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', service: options.name });
       },
     },
-    (error, req) =>
-      options.logger.error('request failed', { url: req.url, error: messageOf(error) }),
+    (error, req) => options.logger.error('request failed', { url: req.url, error: messageOf(error) }),
   );
   return { listener, stop: () => apollo.stop() };
 }
@@ -138,7 +148,13 @@ function countRepresentations(body: unknown): number {
   if (!variables || typeof variables !== 'object') return 0;
   let count = 0;
   for (const value of Object.values(variables)) {
-    if (Array.isArray(value) && value.length > 0 && typeof value[0] === 'object' && value[0] !== null && '__typename' in value[0]) {
+    if (
+      Array.isArray(value) &&
+      value.length > 0 &&
+      typeof value[0] === 'object' &&
+      value[0] !== null &&
+      '__typename' in value[0]
+    ) {
       count += value.length;
     }
   }
@@ -153,7 +169,12 @@ export interface SubgraphDefinition<Schema, TContext extends SubgraphContextBase
   seed(database: Database<Schema>): Promise<boolean>;
   resolvers: GraphQLResolverMap<TContext>;
   /** Builds the service's long-lived parts (store, clients, background work) once per process. */
-  setup(deps: { database: Database<Schema>; config: Readonly<Config>; logger: Logger; publisher: ChangePublisher }): SubgraphParts<TContext>;
+  setup(deps: {
+    database: Database<Schema>;
+    config: Readonly<Config>;
+    logger: Logger;
+    publisher: ChangePublisher;
+  }): SubgraphParts<TContext>;
 }
 
 export interface SubgraphParts<TContext> {
@@ -225,7 +246,9 @@ export async function startSubgraph<Schema, TContext extends SubgraphContextBase
  * The entry point every subgraph shares: read config, start, and on SIGTERM/SIGINT stop taking requests,
  * finish those in flight, then close the database.
  */
-export function runSubgraph<Schema, TContext extends SubgraphContextBase>(definition: SubgraphDefinition<Schema, TContext>): void {
+export function runSubgraph<Schema, TContext extends SubgraphContextBase>(
+  definition: SubgraphDefinition<Schema, TContext>,
+): void {
   let config: Readonly<Config>;
   try {
     config = loadConfig();

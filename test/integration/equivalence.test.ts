@@ -1,4 +1,13 @@
-import { adminToken, requireRedis, startSystem, TEST_REDIS_URL, token, type GraphQLClient, type TestSystem } from '../helpers/system';
+import {
+  adminToken,
+  requireRedis,
+  startSystem,
+  TEST_REDIS_URL,
+  token,
+  type GraphQLClient,
+  type TestGateway,
+  type TestSystem,
+} from '../helpers/system';
 
 /**
  * Batching, deduplication and the entity cache must be invisible in results: the same queries, sent by the
@@ -15,13 +24,25 @@ const DEEP = `{
 }`;
 
 const CASES: [string, string, string | undefined][] = [
-  ['the cross-subgraph page as an admin', `{ users(first: 5) { edges { node { name orders(first: 3) { edges { node { totalCents items { quantity product { name stock shippingEstimateCents } } } } } } } } }`, adminToken()],
+  [
+    'the cross-subgraph page as an admin',
+    `{ users(first: 5) { edges { node { name orders(first: 3) { edges { node { totalCents items { quantity product { name stock shippingEstimateCents } } } } } } } } }`,
+    adminToken(),
+  ],
   ['a deep query that revisits the same entities, as an admin', DEEP, adminToken()],
   ['the same deep query as a user (emails and orders of others denied)', DEEP, token('2')],
   ['the same deep query, anonymous', DEEP, undefined],
-  ['me with my orders', `{ me { id name email orders(first: 5) { totalCount edges { node { id status items { product { sku stock } } } } } } }`, token('3')],
+  [
+    'me with my orders',
+    `{ me { id name email orders(first: 5) { totalCount edges { node { id status items { product { sku stock } } } } } } }`,
+    token('3'),
+  ],
   ['an order of someone else', `{ order(id: "5") { id totalCents user { name } } }`, token('4')],
-  ['an order as an admin', `{ order(id: "5") { id totalCents status user { name email } items { product { name } } } }`, adminToken()],
+  [
+    'an order as an admin',
+    `{ order(id: "5") { id totalCents status user { name email } items { product { name } } } }`,
+    adminToken(),
+  ],
   ['bad input', `{ users(first: 0) { totalCount } products(first: 500) { totalCount } }`, undefined],
   ['a missing entity', `{ product(sku: "NOPE") { name } user(id: "99999") { name } }`, undefined],
 ];
@@ -32,10 +53,29 @@ describe('results are the same whatever the fetch mechanisms', () => {
   beforeAll(async () => {
     await requireRedis();
     system = await startSystem('sqlite');
-    gateways['everything off'] = await system.startGateway({ BATCHING: 'false', DEDUP_INFLIGHT: 'false', DEDUP_INBOUND: 'off', ENTITY_CACHE: 'false' });
+    gateways['everything off'] = await system.startGateway({
+      BATCHING: 'false',
+      DEDUP_INFLIGHT: 'false',
+      DEDUP_INBOUND: 'off',
+      ENTITY_CACHE: 'false',
+    });
     gateways['defaults (in-process cache)'] = system;
     gateways['entity cache on Redis'] = await system.startGateway({ REDIS_URL: TEST_REDIS_URL });
-    gateways['batching only'] = await system.startGateway({ DEDUP_INFLIGHT: 'false', DEDUP_INBOUND: 'off', ENTITY_CACHE: 'false' });
+    gateways['batching only'] = await system.startGateway({
+      DEDUP_INFLIGHT: 'false',
+      DEDUP_INBOUND: 'off',
+      ENTITY_CACHE: 'false',
+    });
+    // The same set under Apollo Gateway's own executor: ours (waves, compiled shaping, request memo) must not
+    // be visible in results either. Everything off is the plain Apollo executor over our data source.
+    gateways['Apollo executor, everything off'] = await system.startGateway({
+      PLAN_EXECUTOR: 'apollo',
+      BATCHING: 'false',
+      DEDUP_INFLIGHT: 'false',
+      DEDUP_INBOUND: 'off',
+      ENTITY_CACHE: 'false',
+    });
+    gateways['Apollo executor, defaults'] = await system.startGateway({ PLAN_EXECUTOR: 'apollo' });
   }, 60_000);
   afterAll(async () => system?.close());
 
@@ -44,7 +84,11 @@ describe('results are the same whatever the fetch mechanisms', () => {
     return {
       status: result.status,
       data: result.data,
-      errors: result.errors?.map((error) => ({ message: error.message, path: error.path, code: error.extensions?.code })),
+      errors: result.errors?.map((error) => ({
+        message: error.message,
+        path: error.path,
+        code: error.extensions?.code,
+      })),
     };
   };
 
@@ -52,9 +96,26 @@ describe('results are the same whatever the fetch mechanisms', () => {
     const expected = await answer(gateways['everything off']!, query, bearer);
     for (const [name, client] of Object.entries(gateways)) {
       for (const round of ['cold', 'warm']) {
-        expect({ gateway: name, round, ...(await answer(client, query, bearer)) }).toEqual({ gateway: name, round, ...expected });
+        expect({ gateway: name, round, ...(await answer(client, query, bearer)) }).toEqual({
+          gateway: name,
+          round,
+          ...expected,
+        });
       }
     }
+  });
+
+  it('runs the set under both executors', async () => {
+    const waves = (name: string) =>
+      (gateways[name] as TestGateway).gateway.metrics.planExecutions.get({ executor: 'waves' });
+    const names = ['everything off', 'batching only', 'Apollo executor, everything off', 'Apollo executor, defaults'];
+    const before = Object.fromEntries(names.map((name) => [name, waves(name)]));
+    const query = CASES[0]![1];
+    for (const name of names) await answer(gateways[name]!, query, adminToken());
+    expect(waves('everything off') - before['everything off']!).toBe(1);
+    expect(waves('batching only') - before['batching only']!).toBe(1);
+    expect(waves('Apollo executor, everything off')).toBe(0);
+    expect(waves('Apollo executor, defaults')).toBe(0);
   });
 
   it('answers concurrent identical requests identically (inbound and in-flight sharing)', async () => {
@@ -66,7 +127,11 @@ describe('results are the same whatever the fetch mechanisms', () => {
     for (const result of concurrent) expect(result).toEqual(expected);
     expect(shared()).toBeGreaterThan(before);
     const anonymous = await answer(gateways['everything off']!, DEEP, undefined);
-    const mixed = await Promise.all([answer(system, DEEP, token('2')), answer(system, DEEP, undefined), answer(system, DEEP, adminToken())]);
+    const mixed = await Promise.all([
+      answer(system, DEEP, token('2')),
+      answer(system, DEEP, undefined),
+      answer(system, DEEP, adminToken()),
+    ]);
     expect(mixed[0]).toEqual(expected);
     expect(mixed[1]).toEqual(anonymous);
     expect(mixed[2]).not.toEqual(anonymous);

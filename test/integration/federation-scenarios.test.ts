@@ -1,10 +1,8 @@
-import { ApolloGateway } from '@apollo/gateway';
-import { ApolloServer } from '@apollo/server';
-import fs from 'node:fs';
-import { createRouter, executeGraphQL, listen, readGraphQLBody, type ListeningServer } from '../../lib/http';
+import { listen, type ListeningServer } from '../../lib/http';
 import { silentLogger } from '../../lib/logger';
 import { createGatewayServer, type GatewayServer } from '../../gateway/server';
 import { startSpyFederation, type SpyFederation } from '../helpers/spy-subgraphs';
+import { startReference, type Target } from '../helpers/reference-gateway';
 import { testConfig } from '../helpers/system';
 
 /**
@@ -24,31 +22,25 @@ const SCENARIOS: Record<string, string> = {
   'one fetch of a merged request failing as a whole': `{ me { reviews { product { name } } } troubledReviews { product { name price } } }`,
 };
 
-interface Target {
-  url: string;
-  close(): Promise<void>;
-}
-
-async function startReference(supergraphPath: string): Promise<Target> {
-  const apollo = new ApolloServer({ gateway: new ApolloGateway({ supergraphSdl: fs.readFileSync(supergraphPath, 'utf8') }) });
-  await apollo.start();
-  const server = await listen(
-    createRouter({ '/graphql': async (req, res) => executeGraphQL(apollo, req, res, await readGraphQLBody(req, 1e7), async () => ({})) }, () => undefined),
-    0,
-    '127.0.0.1',
-  );
-  return { url: `${server.url}/graphql`, close: async () => (await server.close(), await apollo.stop()) };
-}
-
-async function startOurs(supergraphPath: string, env: Record<string, string>): Promise<Target & { gateway: GatewayServer }> {
+async function startOurs(
+  supergraphPath: string,
+  env: Record<string, string>,
+): Promise<Target & { gateway: GatewayServer }> {
   const gateway = await createGatewayServer(testConfig({ SUPERGRAPH_PATH: supergraphPath, ...env }), silentLogger);
   const server: ListeningServer = await listen(gateway.listener, 0, '127.0.0.1');
   return { url: `${server.url}/graphql`, gateway, close: async () => (await server.close(), await gateway.stop()) };
 }
 
 async function ask(url: string, query: string): Promise<unknown> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
-  const body = (await response.json()) as { data?: unknown; errors?: { message: string; path?: unknown; extensions?: { code?: unknown } }[] };
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query }),
+  });
+  const body = (await response.json()) as {
+    data?: unknown;
+    errors?: { message: string; path?: unknown; extensions?: { code?: unknown } }[];
+  };
   // Compare what a client relies on: data, and each error's message, path and code.
   return {
     status: response.status,
@@ -57,11 +49,36 @@ async function ask(url: string, query: string): Promise<unknown> {
   };
 }
 
+// The first three run plans with our executor (the default, `waves`); the others with Apollo Gateway's own
+// executor over the same data source, batching on and off.
 const CONFIGURATIONS: Record<string, Record<string, string>> = {
   'everything on': { BATCHING: 'true', DEDUP_INFLIGHT: 'true', ENTITY_CACHE: 'true', DEDUP_INBOUND: 'all' },
   'everything off': { BATCHING: 'false', DEDUP_INFLIGHT: 'false', ENTITY_CACHE: 'false', DEDUP_INBOUND: 'off' },
   'batching only': { BATCHING: 'true', DEDUP_INFLIGHT: 'false', ENTITY_CACHE: 'false', DEDUP_INBOUND: 'off' },
+  'Apollo executor, everything on': {
+    PLAN_EXECUTOR: 'apollo',
+    BATCHING: 'true',
+    DEDUP_INFLIGHT: 'true',
+    ENTITY_CACHE: 'true',
+    DEDUP_INBOUND: 'all',
+  },
+  'Apollo executor, everything off': {
+    PLAN_EXECUTOR: 'apollo',
+    BATCHING: 'false',
+    DEDUP_INFLIGHT: 'false',
+    ENTITY_CACHE: 'false',
+    DEDUP_INBOUND: 'off',
+  },
+  'Apollo executor, batching only': {
+    PLAN_EXECUTOR: 'apollo',
+    BATCHING: 'true',
+    DEDUP_INFLIGHT: 'false',
+    ENTITY_CACHE: 'false',
+    DEDUP_INBOUND: 'off',
+  },
 };
+const executorOf = (configuration: string) =>
+  (CONFIGURATIONS[configuration]!.PLAN_EXECUTOR ?? 'waves') as 'waves' | 'apollo';
 
 describe('federation scenarios', () => {
   let spies: SpyFederation;
@@ -86,12 +103,29 @@ describe('federation scenarios', () => {
       expect(await ask(ours[configuration]!.url, query)).toEqual(expected);
       expect(await ask(ours[configuration]!.url, query)).toEqual(expected);
     });
+
+    it(`ran those plans with the ${executorOf(configuration)} executor`, async () => {
+      // Not vacuous: a query this configuration has not seen yet goes through the executor it names.
+      const planExecutions = ours[configuration]!.gateway.metrics.planExecutions;
+      const before = planExecutions.get({ executor: 'waves' });
+      const query = `{ topProducts(first: 2) { upc name } }`;
+      expect(await ask(ours[configuration]!.url, query)).toEqual(await ask(reference.url, query));
+      if (executorOf(configuration) === 'waves') {
+        expect(planExecutions.get({ executor: 'waves' })).toBe(before + 1);
+      } else {
+        expect(planExecutions.get({ executor: 'waves' })).toBe(0);
+        expect(before).toBe(0);
+      }
+    });
   });
 
   it('lets the other fetches of a merged request resolve when one fetch fails as a whole', async () => {
     // In one wave, products gets a fetch for me's review products (p1) and one for the troubled reviews'
     // (p1, p7, p8, p2): p8's reference resolver throws, which nulls that whole `_entities` list.
-    const result = (await ask(ours['everything on']!.url, SCENARIOS['one fetch of a merged request failing as a whole']!)) as {
+    const result = (await ask(
+      ours['everything on']!.url,
+      SCENARIOS['one fetch of a merged request failing as a whole']!,
+    )) as {
       data: { me: { reviews: { product: { name: string } | null }[] }; troubledReviews: { product: unknown }[] };
       errors: { code: string }[];
     };
@@ -151,7 +185,11 @@ function countRequests(spies: SpyFederation) {
   const all = Object.values(spies.requests).flat();
   const representations = all.reduce(
     (sum, request) =>
-      sum + Object.entries(request.variables).reduce((inner, [name, value]) => inner + (name.endsWith('representations') && Array.isArray(value) ? value.length : 0), 0),
+      sum +
+      Object.entries(request.variables).reduce(
+        (inner, [name, value]) => inner + (name.endsWith('representations') && Array.isArray(value) ? value.length : 0),
+        0,
+      ),
     0,
   );
   return { requests: all.length, representations };
