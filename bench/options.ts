@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { TARGET_NAMES, type TargetName } from './targets/catalog';
 import { WORKLOAD_NAMES, type WorkloadName } from './workloads/workload';
+import { messageOf } from '../lib/errors';
 
 export interface BenchOptions {
   mode: 'quick' | 'full';
@@ -94,7 +95,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       allowPositionals: false,
     }));
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(messageOf(error));
   }
   const mode = values.quick ? 'quick' : 'full';
   const preset = PRESETS[mode];

@@ -39,6 +39,7 @@ import { evaluateGoals, summarise, type BenchReport, type RunRecord } from './su
 import { benchCallerHeaders } from './targets/caller';
 import { REFERENCE_TARGET, TARGET_DESCRIPTIONS, type TargetName } from './targets/catalog';
 import { createWorkloads, type BenchRequest, type Workload } from './workloads';
+import { messageOf } from '../lib/errors';
 
 /** Fixed bench-only secrets: every process runs with NODE_ENV=production, which refuses the development ones. */
 const JWT_SECRET = 'bench-only-jwt-secret-0123456789abcdef';
@@ -218,7 +219,7 @@ class Bench {
         await this.startTarget(target, supergraph);
         progress(`${target} ready`);
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
+        const message = messageOf(error);
         this.startErrors.set(target, `did not start: ${message.split('\n')[0]}`);
         progress(`${target} FAILED to start: ${message}`);
         if (target === REFERENCE_TARGET) throw new Error(`the reference target ${target} must run: ${message}`);
@@ -309,7 +310,7 @@ class Bench {
           if (difference) problems.push(`${when}: answer differs from ${REFERENCE_TARGET}'s at ${difference}`);
         }
       } catch (error) {
-        problems.push(`${when}: ${request.kind} failed: ${error instanceof Error ? error.message : String(error)}`);
+        problems.push(`${when}: ${request.kind} failed: ${messageOf(error)}`);
       }
     }
     return problems;
@@ -598,7 +599,7 @@ async function main(): Promise<number> {
     try {
       await bench.flushRedis();
     } catch (error) {
-      const message = `Redis at ${REDIS_URL} could not be emptied (${error instanceof Error ? error.message : String(error)}); ours-default may fail`;
+      const message = `Redis at ${REDIS_URL} could not be emptied (${messageOf(error)}); ours-default may fail`;
       bench.note(message);
       progress(message);
     }

@@ -83,7 +83,7 @@ interface Pending {
 const finish = (entry: Pending, result: FetchResult): FetchResult => (entry.complete ? entry.complete(result) : result);
 
 /** First `inner` (closer to the network), then `outer`. */
-const then =
+const chain =
   (inner: (result: FetchResult) => FetchResult, outer: ((result: FetchResult) => FetchResult) | undefined) =>
   (result: FetchResult): FetchResult =>
     outer ? outer(inner(result)) : inner(result);
@@ -93,8 +93,8 @@ const then =
  *
  * Fetches of one client request to this subgraph that arrive in the same tick (one plan wave: the executor
  * starts every fetch of a Parallel node synchronously) are queued and flushed together on the next tick, like
- * DataLoader's batch. The flush asks the entity cache for what it already has, plans one HTTP request for the
- * rest (`planBatch`), shares it with any identical request already in flight, and hands every fetch exactly
+ * DataLoader's batch. The flush takes what this request already fetched from its memo and what the entity
+ * cache has, plans one HTTP request for the rest (`planBatch`), shares it with any identical request already in flight, and hands every fetch exactly
  * the result it would have had alone.
  */
 export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
@@ -166,7 +166,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
             misses.push({
               fetch: entry.fetch,
               planned: outcome.residual,
-              complete: then(outcome.complete, entry.complete),
+              complete: chain(outcome.complete, entry.complete),
             });
           else misses.push(entry);
         });
@@ -198,9 +198,8 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       }
       const { representations: _, ...others } = request.variables!;
       const group = `${this.name}\u0000${shape.selectionId}\u0000${Object.keys(others).length > 0 ? JSON.stringify(others) : ''}`;
-      let entities = memo.get(group);
-      if (!entities) memo.set(group, (entities = new Map()));
-      const seen = entities;
+      const seen = memo.get(group) ?? new Map<string, unknown>();
+      if (seen.size === 0) memo.set(group, seen);
       const keys = representations.map(representationKey);
       let hits = 0;
       const known = keys.map((key) => {
@@ -224,7 +223,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
         remaining.push({
           fetch: entry.fetch,
           planned: outcome.residual,
-          complete: then(outcome.complete, entry.complete),
+          complete: chain(outcome.complete, entry.complete),
         });
     }
     return remaining;

@@ -130,10 +130,9 @@ export async function createGatewayServer(
     logger: gatewayLogger,
   });
 
-  const planExecutor =
-    settings.planExecutor === 'waves'
-      ? installPlanExecutor(gateway, { logger, metrics, exposeQueryPlan: settings.debugExtensions })
-      : undefined;
+  if (settings.planExecutor === 'waves') {
+    installPlanExecutor(gateway, { logger, metrics, exposeQueryPlan: settings.debugExtensions });
+  }
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
     config.development
@@ -255,7 +254,6 @@ export async function createGatewayServer(
         const sdl = readSupergraph();
         updateSupergraph?.(sdl);
         usePolicy(sdl);
-        planExecutor?.reset();
         logger.info('supergraph reloaded', { path: settings.supergraphPath });
       } catch (error) {
         logger.error('supergraph reload failed; still serving the previous one', { error: messageOf(error) });

@@ -66,8 +66,8 @@ export interface PlanExecutorOptions {
   exposeQueryPlan: boolean;
 }
 
-/** Installs the executor on a gateway before it loads; returns how to forget compiled plans on a schema change. */
-export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecutorOptions): { reset(): void } {
+/** Installs the executor on a gateway before it loads. */
+export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecutorOptions): void {
   const internals = gateway as unknown as GatewayInternals;
   const apolloExecutor = gateway.executor;
   const entries = new Map<string, Entry>();
@@ -86,16 +86,11 @@ export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecuto
     });
     const reason = unsupportedReason(operation);
     if (reason) return { fallback: reason };
+    // Compiled before planning, into plain steps: nothing the planner does to the operation can reach it.
+    const shape = compileShape(operation);
     const plan = queryPlanner.buildQueryPlan(operation);
     const planReason = plan.node ? unsupportedNode(plan.node) : undefined;
     if (planReason) return { fallback: planReason };
-    const shape = compileShape(
-      operationFromDocument(
-        apiSchema,
-        { kind: requestContext.document.kind, definitions: requestContext.document.definitions },
-        { operationName: requestContext.request.operationName, validate: false },
-      ),
-    );
     const root = plan.node as PlanNode | undefined;
     return { plan, shape, waves: root && hasCondition(root) ? undefined : schedule(root, {}) };
   };
@@ -128,7 +123,6 @@ export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecuto
 
   // Plans compiled against a previous supergraph are never used again.
   gateway.onSchemaLoadOrUpdate(() => entries.clear());
-  return { reset: () => entries.clear() };
 }
 
 function unsupportedNode(node: PlanNode | { kind: 'Subscription' }): string | undefined {

@@ -214,17 +214,19 @@ export function shapeResponse(
 
 function skipped(run: Run, condition: Condition): boolean {
   if (!condition) return false;
-  const value = (argument: boolean | string): boolean => {
-    if (typeof argument === 'boolean') return argument;
-    const variable = run.variables[argument];
-    if (typeof variable !== 'boolean')
-      throw new Error(`Unexpected value ${String(variable)} for variable $${argument} of @skip/@include`);
-    return variable;
-  };
   return (
-    (condition.skip !== undefined && value(condition.skip)) ||
-    (condition.include !== undefined && !value(condition.include))
+    (condition.skip !== undefined && conditionValue(run, condition.skip)) ||
+    (condition.include !== undefined && !conditionValue(run, condition.include))
   );
+}
+
+function conditionValue(run: Run, argument: boolean | string): boolean {
+  if (typeof argument === 'boolean') return argument;
+  const variable = run.variables[argument];
+  if (typeof variable !== 'boolean') {
+    throw new Error(`Unexpected value ${String(variable)} for variable $${argument} of @skip/@include`);
+  }
+  return variable;
 }
 
 /** Returns false when a null must bubble up past this object. */

@@ -237,7 +237,9 @@ function fanOutEntities(unit: EntityUnit, result: FetchResult, subgraph: string)
         ? (result.data as Record<string, unknown> | null | undefined)
         : {
             ...result.data,
-            _entities: member.indexes.map((unique) => cloneIfShared(entities![unique], uses.get(unique)!)),
+            _entities: member.indexes.map((unique) =>
+              uses.get(unique)! < 2 ? entities![unique] : reusableEntity(entities![unique]),
+            ),
           };
     out.set(member.fetch, errors.length > 0 ? { data, errors } : { data });
   }
@@ -245,18 +247,10 @@ function fanOutEntities(unit: EntityUnit, result: FetchResult, subgraph: string)
 }
 
 /**
- * The gateway merges each received entity into its own result tree, and may adopt the entity's nested objects
- * as they are, so one nested object handed to two positions could later be changed through both; positions
- * after the first get their own copy of anything nested. Flat entities (the common case) need no copy.
- */
-function cloneIfShared(entity: unknown, uses: number): unknown {
-  if (uses < 2 || entity === null || typeof entity !== 'object') return entity;
-  return cloneJson(entity);
-}
-
-/**
- * An entity to hand out a second time: the same object when it is flat (the gateway merges an entity's fields
- * into its own result object, never adopting the entity itself), a copy when it has nested objects.
+ * An entity handed to more than one position (a deduplicated representation, a request memo hit): the gateway
+ * merges an entity's fields into its own result object but may adopt its nested objects as they are, so one
+ * nested object handed to two positions could later be changed through both. Flat entities (the common case)
+ * are shared as they are; entities with nested objects are copied.
  */
 export function reusableEntity(entity: unknown): unknown {
   if (entity === null || typeof entity !== 'object') return entity;

@@ -72,17 +72,17 @@ export function shapeOf(query: string): FetchShape {
     first.arguments[0]!.value.kind === Kind.VARIABLE &&
     first.arguments[0]!.value.name.value === 'representations' &&
     (first.directives?.length ?? 0) === 0;
+  const selectionKey = print(withoutOperationName(document));
   shape = {
     query,
-    selectionKey: print(withoutOperationName(document)),
-    selectionId: '',
+    selectionKey,
+    selectionId: selectionIdOf(selectionKey),
     operation: operation.operation,
     entities,
     rootKeys: fields.map((field) => field.alias?.value ?? field.name.value),
     mergeable: operations === 1 && fields.length === selections.length && (operation.directives?.length ?? 0) === 0,
     document,
   };
-  shape.selectionId = selectionIdOf(shape.selectionKey);
   if (SHAPES.size >= MAX_SHAPES) SHAPES.delete(SHAPES.keys().next().value!);
   SHAPES.set(query, shape);
   return shape;

@@ -12,6 +12,7 @@ import { startSubgraph, type RunningSubgraph, type SubgraphContextBase, type Sub
 import { inventorySubgraph } from '../../subgraphs/inventory/server';
 import { ordersSubgraph } from '../../subgraphs/orders/server';
 import { usersSubgraph } from '../../subgraphs/users/server';
+import { messageOf } from '../../lib/errors';
 
 export type Backend = 'sqlite' | 'postgres';
 
@@ -27,7 +28,7 @@ export async function requirePostgres(): Promise<void> {
     await pool.query('select 1');
   } catch (error) {
     throw new Error(
-      `These tests need PostgreSQL at ${TEST_DATABASE_URL} (${error instanceof Error ? error.message : String(error)}). ` +
+      `These tests need PostgreSQL at ${TEST_DATABASE_URL} (${messageOf(error)}). ` +
         "Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start " +
         '(or set TEST_DATABASE_URL to a reachable server).',
     );
@@ -47,7 +48,7 @@ export async function requireRedis(): Promise<void> {
     await client.ping();
   } catch (error) {
     throw new Error(
-      `These tests need Redis at ${TEST_REDIS_URL} (${error instanceof Error ? error.message : String(error)}). ` +
+      `These tests need Redis at ${TEST_REDIS_URL} (${messageOf(error)}). ` +
         'Start it with: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no ' +
         '(or set TEST_REDIS_URL to a reachable server).',
     );

@@ -17,6 +17,7 @@ import {
   type GraphQLClient,
   type TestSystem,
 } from '../helpers/system';
+import { freePort } from '../../bench/processes';
 
 /**
  * The entity cache on real Redis: warm requests skip the subgraphs, private data never crosses callers, errors
@@ -282,13 +283,4 @@ async function waitFor<T>(probe: () => Promise<T>, done: (value: T) => boolean, 
     if (done(value) || Date.now() > deadline) return value;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }

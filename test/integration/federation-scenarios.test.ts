@@ -1,9 +1,5 @@
-import { listen, type ListeningServer } from '../../lib/http';
-import { silentLogger } from '../../lib/logger';
-import { createGatewayServer, type GatewayServer } from '../../gateway/server';
 import { startSpyFederation, type SpyFederation } from '../helpers/spy-subgraphs';
-import { startReference, type Target } from '../helpers/reference-gateway';
-import { testConfig } from '../helpers/system';
+import { ask, startOurs, startReference, type Answer, type Ours, type Target } from '../helpers/gateways';
 
 /**
  * Federation shapes through our gateway, with every fetch mechanism on and off, against plain Apollo Gateway
@@ -22,31 +18,10 @@ const SCENARIOS: Record<string, string> = {
   'one fetch of a merged request failing as a whole': `{ me { reviews { product { name } } } troubledReviews { product { name price } } }`,
 };
 
-async function startOurs(
-  supergraphPath: string,
-  env: Record<string, string>,
-): Promise<Target & { gateway: GatewayServer }> {
-  const gateway = await createGatewayServer(testConfig({ SUPERGRAPH_PATH: supergraphPath, ...env }), silentLogger);
-  const server: ListeningServer = await listen(gateway.listener, 0, '127.0.0.1');
-  return { url: `${server.url}/graphql`, gateway, close: async () => (await server.close(), await gateway.stop()) };
-}
-
-async function ask(url: string, query: string): Promise<unknown> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query }),
-  });
-  const body = (await response.json()) as {
-    data?: unknown;
-    errors?: { message: string; path?: unknown; extensions?: { code?: unknown } }[];
-  };
-  // Compare what a client relies on: data, and each error's message, path and code.
-  return {
-    status: response.status,
-    data: body.data,
-    errors: body.errors?.map((error) => ({ message: error.message, path: error.path, code: error.extensions?.code })),
-  };
+/** The parts of an answer compared with the reference (ours adds development extensions). */
+async function answer(url: string, query: string): Promise<Omit<Answer, 'extensions'>> {
+  const { extensions: _extensions, ...rest } = await ask(url, query);
+  return rest;
 }
 
 // The first three run plans with our executor (the default, `waves`); the others with Apollo Gateway's own
@@ -83,7 +58,7 @@ const executorOf = (configuration: string) =>
 describe('federation scenarios', () => {
   let spies: SpyFederation;
   let reference: Target;
-  const ours: Record<string, Target & { gateway: GatewayServer }> = {};
+  const ours: Record<string, Ours> = {};
 
   beforeAll(async () => {
     spies = await startSpyFederation();
@@ -98,10 +73,10 @@ describe('federation scenarios', () => {
 
   describe.each(Object.keys(CONFIGURATIONS))('with %s', (configuration) => {
     it.each(Object.entries(SCENARIOS))('answers %s exactly as Apollo Gateway does', async (_name, query) => {
-      const expected = await ask(reference.url, query);
+      const expected = await answer(reference.url, query);
       // Twice: the second answer may come from caches and shared work, and must not differ either.
-      expect(await ask(ours[configuration]!.url, query)).toEqual(expected);
-      expect(await ask(ours[configuration]!.url, query)).toEqual(expected);
+      expect(await answer(ours[configuration]!.url, query)).toEqual(expected);
+      expect(await answer(ours[configuration]!.url, query)).toEqual(expected);
     });
 
     it(`ran those plans with the ${executorOf(configuration)} executor`, async () => {
@@ -109,7 +84,7 @@ describe('federation scenarios', () => {
       const planExecutions = ours[configuration]!.gateway.metrics.planExecutions;
       const before = planExecutions.get({ executor: 'waves' });
       const query = `{ topProducts(first: 2) { upc name } }`;
-      expect(await ask(ours[configuration]!.url, query)).toEqual(await ask(reference.url, query));
+      expect(await answer(ours[configuration]!.url, query)).toEqual(await answer(reference.url, query));
       if (executorOf(configuration) === 'waves') {
         expect(planExecutions.get({ executor: 'waves' })).toBe(before + 1);
       } else {
@@ -122,7 +97,7 @@ describe('federation scenarios', () => {
   it('lets the other fetches of a merged request resolve when one fetch fails as a whole', async () => {
     // In one wave, products gets a fetch for me's review products (p1) and one for the troubled reviews'
     // (p1, p7, p8, p2): p8's reference resolver throws, which nulls that whole `_entities` list.
-    const result = (await ask(
+    const result = (await answer(
       ours['everything on']!.url,
       SCENARIOS['one fetch of a merged request failing as a whole']!,
     )) as {
@@ -136,10 +111,10 @@ describe('federation scenarios', () => {
 
   it('sends each wave to each subgraph once, with each distinct entity once', async () => {
     const query = SCENARIOS['entities repeated across waves (deep)']!;
-    await ask(reference.url, query);
+    await answer(reference.url, query);
     const apollo = { ...countRequests(spies) };
     spies.reset();
-    await ask(ours['batching only']!.url, query);
+    await answer(ours['batching only']!.url, query);
     const batchedOnly = countRequests(spies);
     expect(batchedOnly.requests).toBeLessThanOrEqual(apollo.requests);
     expect(batchedOnly.representations).toBeLessThan(apollo.representations);
@@ -154,24 +129,24 @@ describe('federation scenarios', () => {
 
   it('coalesces two fetches to one subgraph in the same wave into one HTTP request', async () => {
     const query = SCENARIOS['the same entity reached by two paths']!;
-    const expected = await ask(reference.url, query);
+    const expected = await answer(reference.url, query);
     const apollo = countRequests(spies).requests;
     spies.reset();
-    expect(await ask(ours['batching only']!.url, query)).toEqual(expected);
+    expect(await answer(ours['batching only']!.url, query)).toEqual(expected);
     expect(countRequests(spies).requests).toBeLessThan(apollo);
     expect(spies.requests.products!.some((request) => request.query.includes('BatchedFetches'))).toBe(true);
   });
 
   it('puts entities back in order when a subgraph answers them out of order', async () => {
     const query = `{ latestReviews { id product { name } } }`;
-    const expected = await ask(reference.url, query);
+    const expected = await answer(reference.url, query);
     spies.faults.reverseEntities = true;
-    expect(await ask(ours['everything off']!.url, query)).toEqual(expected);
+    expect(await answer(ours['everything off']!.url, query)).toEqual(expected);
   });
 
   it('fails only the missing positions when a subgraph answers fewer entities than asked', async () => {
     spies.faults.dropLastEntity = true;
-    const result = (await ask(ours['everything off']!.url, `{ latestReviews { id product { name } } }`)) as {
+    const result = (await answer(ours['everything off']!.url, `{ latestReviews { id product { name } } }`)) as {
       data: { latestReviews: { id: string; product: { name: string } | null }[] };
       errors: { code: string }[];
     };

@@ -2,12 +2,8 @@ import { Supergraph, operationFromDocument } from '@apollo/federation-internals'
 import { QueryPlanner, type FetchNode, type PlanNode, type SubscriptionNode } from '@apollo/query-planner';
 import fs from 'node:fs';
 import { Kind, parse, print, type FieldNode } from 'graphql';
-import { listen } from '../../lib/http';
-import { silentLogger } from '../../lib/logger';
-import { createGatewayServer, type GatewayServer } from '../../gateway/server';
 import { startSpyFederation, type SpyFederation, type SpyRequest } from '../helpers/spy-subgraphs';
-import { startReference, type Target } from '../helpers/reference-gateway';
-import { testConfig } from '../helpers/system';
+import { ask, startOurs, startReference, type Answer, type Ours, type Target } from '../helpers/gateways';
 
 /**
  * Our query plan executor (`PLAN_EXECUTOR=waves`, the default) over the spy federation, against plain Apollo
@@ -21,54 +17,6 @@ const DEEP = `{ latestReviews { body author { username name reviews { body produ
 // same selection of the same users (the authors of the top products' reviews): the request memo answers it.
 const REVISIT = `{ latestReviews { author { name } } topProducts { reviews { author { name } } } }`;
 const INCLUDE = `query Include($flag: Boolean!) { topProducts(first: 3) { upc name shippingEstimate @include(if: $flag) } }`;
-
-interface Ours extends Target {
-  gateway: GatewayServer;
-  metricsUrl: string;
-}
-
-interface Answer {
-  status: number;
-  data: unknown;
-  errors: { message: string; path: unknown; code: unknown }[] | undefined;
-  extensions: Record<string, unknown> | undefined;
-}
-
-async function startOurs(supergraphPath: string, env: Record<string, string>): Promise<Ours> {
-  const gateway = await createGatewayServer(testConfig({ SUPERGRAPH_PATH: supergraphPath, ...env }), silentLogger);
-  const server = await listen(gateway.listener, 0, '127.0.0.1');
-  return {
-    url: `${server.url}/graphql`,
-    metricsUrl: `${server.url}/metrics`,
-    gateway,
-    close: async () => (await server.close(), await gateway.stop()),
-  };
-}
-
-async function ask(
-  url: string,
-  query: string,
-  variables?: Record<string, unknown>,
-  headers: Record<string, string> = {},
-  operationName?: string,
-): Promise<Answer> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ query, variables, operationName }),
-  });
-  const body = (await response.json()) as {
-    data?: unknown;
-    errors?: { message: string; path?: unknown; extensions?: { code?: unknown } }[];
-    extensions?: Record<string, unknown>;
-  };
-  return {
-    status: response.status,
-    data: body.data,
-    errors: body.errors?.map((error) => ({ message: error.message, path: error.path, code: error.extensions?.code })),
-    extensions: body.extensions,
-  };
-}
 
 /** What a client relies on, without response extensions (which differ by design in development). */
 const visible = ({ status, data, errors }: Answer) => ({ status, data, errors });

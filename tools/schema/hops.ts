@@ -2,6 +2,7 @@ import { operationFromDocument } from '@apollo/federation-internals';
 import type { PlanNode, QueryPlan, SubscriptionNode } from '@apollo/query-planner';
 import type { ClientOperation } from './operations';
 import type { PlanningSchema } from './supergraph';
+import { messageOf } from '../../lib/errors';
 
 /** What an operation costs the gateway in network round trips to subgraphs. */
 export interface HopCount {
@@ -19,7 +20,7 @@ export function planOperation(schema: PlanningSchema, operation: ClientOperation
     const plan = schema.queryPlanner().buildQueryPlan(parsed);
     return { ok: true, plan, hops: countHops(plan) };
   } catch (error) {
-    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+    return { ok: false, error: messageOf(error) };
   }
 }
 
