@@ -6,16 +6,17 @@ import { CHANGES_EXTENSION, type EntityChange } from '../lib/events';
 import { callerHeaders, encodeCaller, type Caller } from '../lib/identity';
 import type { EntityCache } from './cache/entity-cache';
 import {
+  isEntityFailure,
   nullPropagatedAcrossFetches,
   planBatch,
-  representationKey,
   reusableEntity,
   splitBatch,
   type FetchResult,
   type PlannedFetch,
 } from './fetch/batch';
 import { withKnownEntities } from './fetch/residual';
-import { shapeOf, withEntityKeys } from './fetch/document';
+import { shapeOf, type FetchShape } from './fetch/document';
+import { representationKey, withIdentityFields, type IdentityShape, type KeySetsOf } from './fetch/identity';
 import { SubgraphRequestError, type SubgraphHttpClient, type SubgraphResponse } from './fetch/http-client';
 import type { GatewayMetrics } from './metrics';
 
@@ -64,9 +65,14 @@ export interface DataSourceOptions {
   /** Share identical in-flight queries (same document, variables and caller) across client requests. */
   dedupInflight: boolean;
   cache?: EntityCache;
-  /** The key fields of an entity type in this subgraph (from the supergraph), to match answers to representations. */
-  entityKeys?: (typename: string) => string[] | undefined;
+  /**
+   * The key sets this subgraph can answer for an entity type (from the supergraph: `EntityKeyIndex`), to check
+   * which entity each `_entities` answer is. Without it, answers are placed by position, as Apollo does.
+   */
+  keySets?: KeySetsOf;
 }
+
+const MAX_IDENTITY_SHAPES = 5_000;
 
 interface PendingFetch extends PlannedFetch {
   resolve(result: FetchResult): void;
@@ -80,7 +86,11 @@ interface Pending {
   complete?: (result: FetchResult) => FetchResult;
 }
 
-const finish = (entry: Pending, result: FetchResult): FetchResult => (entry.complete ? entry.complete(result) : result);
+/** The result handed to the executor: completed (cache, memo), without the internal `unverified` mark. */
+const finish = (entry: Pending, result: FetchResult): FetchResult => {
+  const { unverified: _, ...completed } = entry.complete ? entry.complete(result) : result;
+  return completed;
+};
 
 /** First `inner` (closer to the network), then `outer`. */
 const chain =
@@ -100,6 +110,8 @@ const chain =
 export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   private readonly queues = new WeakMap<object, PendingFetch[]>();
   private readonly inflight = new Map<string, Promise<SubgraphResponse>>();
+  /** Per fetch text: the same fetch with identity fields added (this data source lives for one supergraph). */
+  private readonly identities = new Map<string, IdentityShape | undefined>();
 
   constructor(
     readonly name: string,
@@ -121,9 +133,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       this.options.batching && options.incomingRequestContext.operation?.operation === 'query' ? new Map() : null;
     context.stats.fetches++;
     this.options.metrics.subgraphFetches.inc({ subgraph: this.name });
-    const original = shapeOf(request.query);
-    const shape = this.options.entityKeys ? withEntityKeys(original, this.options.entityKeys) : original;
-    if (shape !== original) request.query = shape.query;
+    const shape = shapeOf(request.query);
     if (shape.operation !== 'query' || !this.options.batching) {
       return new Promise<FetchResult>(
         (resolve, reject) => void this.flush([{ request, shape, resolve, reject }], context),
@@ -233,7 +243,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   private async sendGroup(group: Pending[], context: GatewayContext): Promise<void> {
     const plan = planBatch(
       group.map((entry) => entry.planned),
-      { dedupeRepresentations: this.options.batching },
+      { dedupeRepresentations: this.options.batching, identityOf: this.identityOf },
     );
     context.stats.representationsAsked += plan.representationsAsked;
     context.stats.representationsSent += plan.representationsSent;
@@ -257,11 +267,39 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       const results = splitBatch(plan, response, group.length, this.name);
       group.forEach((entry, index) => {
         const result = results[index]!;
-        entry.fetch.resolve(finish(entry, result));
+        if (isEntityFailure(result)) entry.fetch.reject(this.entityFailure(result.failure, entry.fetch));
+        else entry.fetch.resolve(finish(entry, result));
       });
     } catch (error) {
       for (const entry of group) entry.fetch.reject(error);
     }
+  }
+
+  private readonly identityOf = (shape: FetchShape): IdentityShape | undefined => {
+    const keySets = this.options.keySets;
+    if (!keySets || !shape.entities) return undefined;
+    if (this.identities.has(shape.query)) return this.identities.get(shape.query);
+    const identity = withIdentityFields(shape, keySets);
+    if (this.identities.size >= MAX_IDENTITY_SHAPES) this.identities.delete(this.identities.keys().next().value!);
+    this.identities.set(shape.query, identity);
+    return identity;
+  };
+
+  /**
+   * The error that fails a fetch whose entities could not be placed. A wrong count keeps Apollo Gateway's
+   * message; both carry SUBGRAPH_INVALID_RESPONSE (Apollo's has no code and is masked as an internal error in
+   * production, although it is the subgraph's fault, not the gateway's).
+   */
+  private entityFailure(failure: 'wrong-count' | 'unmatched', fetch: PendingFetch): GraphQLError {
+    this.options.metrics.subgraphErrors.inc({ subgraph: this.name });
+    const representations = fetch.request.variables?.representations;
+    const count = Array.isArray(representations) ? representations.length : 0;
+    return new GraphQLError(
+      failure === 'wrong-count'
+        ? `Expected "data._entities" to contain ${count} elements`
+        : `Subgraph '${this.name}' returned entities that match none of the representations sent`,
+      { extensions: { code: 'SUBGRAPH_INVALID_RESPONSE', serviceName: this.name } },
+    );
   }
 
   /** One HTTP request (shared with an identical one in flight), parsed; transport failures become stable codes. */

@@ -28,9 +28,14 @@ import { createMemoryCacheStore, createRedisCacheStore, type CacheStore } from '
 import { newRequestStats, SubgraphDataSource, type GatewayContext } from './datasource';
 import { installPlanExecutor } from './execution/executor';
 import { explorerHtml } from './explorer';
+import { createEntityKeyIndex, type EntityKeyIndex } from './fetch/entity-keys';
 import { createSubgraphHttpClient } from './fetch/http-client';
 import { createInboundDeduplicator } from './inbound';
 import { createGatewayMetrics } from './metrics';
+
+const NO_KEYS: readonly (readonly string[])[] = [];
+const keySetsOf = (index: EntityKeyIndex | undefined, subgraph: string) => (typename: string) =>
+  index?.keySets(subgraph, typename) ?? NO_KEYS;
 
 export interface GatewayServer {
   listener: http.RequestListener;
@@ -83,8 +88,13 @@ export async function createGatewayServer(
   // The cache policy follows the supergraph; a reload swaps it with the schema.
   let entityCache: EntityCache | undefined;
   let policy: CachePolicy | undefined;
+  // The key index of the supergraph being loaded: read by `buildService`, which Apollo calls while it loads.
+  let entityKeys: EntityKeyIndex | undefined;
+  let servedSdl: string | undefined;
   const usePolicy = (sdl: string) => {
+    servedSdl = sdl;
     policy = createCachePolicy(sdl, settings.entityCache.ttlOverrides);
+    entityKeys = createEntityKeyIndex(sdl);
     entityCache = settings.entityCache.enabled
       ? createEntityCache({ store: cacheStore, policy, metrics, logger })
       : undefined;
@@ -123,7 +133,7 @@ export async function createGatewayServer(
         batching: settings.batching,
         dedupInflight: settings.dedupInflight,
         cache: settings.entityCache.enabled ? cacheProxy : undefined,
-        entityKeys: (typename) => policy?.keyFields(name, typename),
+        keySets: keySetsOf(entityKeys, name),
       });
     },
     __exposeQueryPlanExperimental: settings.debugExtensions,
@@ -252,8 +262,15 @@ export async function createGatewayServer(
     reloadSupergraph() {
       try {
         const sdl = readSupergraph();
-        updateSupergraph?.(sdl);
+        const previous = servedSdl;
+        // Policy and key index first: the data sources Apollo builds for the new schema capture the index.
         usePolicy(sdl);
+        try {
+          updateSupergraph?.(sdl);
+        } catch (error) {
+          if (previous !== undefined) usePolicy(previous);
+          throw error;
+        }
         logger.info('supergraph reloaded', { path: settings.supergraphPath });
       } catch (error) {
         logger.error('supergraph reload failed; still serving the previous one', { error: messageOf(error) });

@@ -1,5 +1,6 @@
 import type { GraphQLFormattedError } from 'graphql';
 import { mergeDocuments, type FetchShape } from './document';
+import { placeEntities, representationKey, type IdentityShape } from './identity';
 
 /**
  * Turning the fetches one plan wave sends to one subgraph into as few HTTP requests as possible, and the
@@ -20,7 +21,22 @@ export interface FetchRequest {
 export interface FetchResult {
   data?: Record<string, unknown> | null;
   errors?: GraphQLFormattedError[];
+  /**
+   * Some entity in `_entities` was placed by position without a key to check it (see `placeEntities`): good
+   * for this request, as Apollo Gateway would use it, but never to be cached or reused. Internal; removed
+   * before the result leaves the data source.
+   */
+  unverified?: true;
 }
+
+/**
+ * A fetch whose `_entities` answer could not be placed: the wrong number of entities with no way to tell
+ * which is which, or answers that match no representation. The fetch fails as a whole, as in Apollo Gateway.
+ */
+export interface EntityFailure {
+  failure: 'wrong-count' | 'unmatched';
+}
+export const isEntityFailure = (value: FetchResult | EntityFailure): value is EntityFailure => 'failure' in value;
 
 export interface PlannedFetch {
   request: FetchRequest;
@@ -32,6 +48,8 @@ export interface PlannedFetch {
 interface EntityUnit {
   kind: 'entities';
   shape: FetchShape;
+  /** What is sent instead of `shape`: the same selection plus the fields that identify each answer. */
+  identity: IdentityShape | undefined;
   variables: Record<string, unknown>;
   representations: unknown[];
   /** For each member fetch, the unique-representation index of each of its representations. */
@@ -54,35 +72,13 @@ export interface BatchPlan {
   representationsAsked: number;
 }
 
-/**
- * A stable key for a representation: its JSON with the top-level fields in name order, since two plan nodes
- * may ask for the same entity with their required fields in a different order (`sku weightGrams` and
- * `weightGrams sku`). Nested values (composite keys, @requires objects) keep the order the planner gave them.
- */
-export function representationKey(representation: unknown): string {
-  if (representation === null || typeof representation !== 'object' || Array.isArray(representation))
-    return JSON.stringify(representation);
-  const record = representation as Record<string, unknown>;
-  const keys = Object.keys(record);
-  let sorted = true;
-  for (let index = 1; index < keys.length; index++) {
-    if (keys[index - 1]! > keys[index]!) {
-      sorted = false;
-      break;
-    }
-  }
-  if (sorted) return JSON.stringify(record);
-  keys.sort();
-  let key = '{';
-  for (let index = 0; index < keys.length; index++) {
-    const value = record[keys[index]!];
-    if (value === undefined) continue;
-    key += `${key.length > 1 ? ',' : ''}${JSON.stringify(keys[index])}:${JSON.stringify(value)}`;
-  }
-  return `${key}}`;
+export interface BatchOptions {
+  dedupeRepresentations: boolean;
+  /** The identity-checked form of an `_entities` fetch (see `withIdentityFields`), when there is one. */
+  identityOf?: (shape: FetchShape) => IdentityShape | undefined;
 }
 
-export function planBatch(fetches: PlannedFetch[], options: { dedupeRepresentations: boolean }): BatchPlan {
+export function planBatch(fetches: PlannedFetch[], options: BatchOptions): BatchPlan {
   const units: Unit[] = [];
   const entityUnits = new Map<string, { unit: EntityUnit; seen: Map<string, number> }>();
   let representationsAsked = 0;
@@ -100,7 +96,14 @@ export function planBatch(fetches: PlannedFetch[], options: { dedupeRepresentati
     let group = entityUnits.get(groupKey);
     if (!group) {
       group = {
-        unit: { kind: 'entities', shape: fetch.shape, variables: others, representations: [], members: [] },
+        unit: {
+          kind: 'entities',
+          shape: fetch.shape,
+          identity: options.identityOf?.(fetch.shape),
+          variables: others,
+          representations: [],
+          members: [],
+        },
         seen: new Map(),
       };
       entityUnits.set(groupKey, group);
@@ -125,6 +128,7 @@ export function planBatch(fetches: PlannedFetch[], options: { dedupeRepresentati
     (sum, unit) => sum + (unit.kind === 'entities' ? unit.representations.length : 0),
     0,
   );
+  const sentShape = (unit: Unit): FetchShape => (unit.kind === 'entities' && unit.identity?.sent) || unit.shape;
   const unitVariables = (unit: Unit): Record<string, unknown> =>
     unit.kind === 'entities'
       ? { ...unit.variables, representations: unit.representations }
@@ -135,13 +139,17 @@ export function planBatch(fetches: PlannedFetch[], options: { dedupeRepresentati
     const operationName = unit.kind === 'plain' ? unit.request.operationName : undefined;
     return {
       units,
-      body: { query: unit.shape.query, variables: unitVariables(unit), ...(operationName ? { operationName } : {}) },
+      body: {
+        query: sentShape(unit).query,
+        variables: unitVariables(unit),
+        ...(operationName ? { operationName } : {}),
+      },
       prefixes: undefined,
       representationsSent,
       representationsAsked,
     };
   }
-  const merged = mergeDocuments(units.map((unit) => unit.shape));
+  const merged = mergeDocuments(units.map(sentShape));
   const variables: Record<string, unknown> = {};
   units.forEach((unit, index) => {
     for (const [name, value] of Object.entries(unitVariables(unit))) variables[merged.prefixes[index]! + name] = value;
@@ -161,9 +169,9 @@ export function splitBatch(
   response: FetchResult,
   fetchCount: number,
   subgraph: string,
-): FetchResult[] {
+): (FetchResult | EntityFailure)[] {
   const unitResults: FetchResult[] = plan.prefixes ? splitMerged(plan, response) : [response];
-  const results: FetchResult[] = new Array(fetchCount);
+  const results: (FetchResult | EntityFailure)[] = new Array(fetchCount);
   plan.units.forEach((unit, index) => {
     const result = unitResults[index]!;
     if (unit.kind === 'plain') {
@@ -197,22 +205,26 @@ function splitMerged(plan: BatchPlan, response: FetchResult): FetchResult[] {
   return results;
 }
 
-function fanOutEntities(unit: EntityUnit, result: FetchResult, subgraph: string): Map<number, FetchResult> {
-  const out = new Map<number, FetchResult>();
+function fanOutEntities(
+  unit: EntityUnit,
+  result: FetchResult,
+  subgraph: string,
+): Map<number, FetchResult | EntityFailure> {
+  const out = new Map<number, FetchResult | EntityFailure>();
   const received = result.data?._entities;
-  const unitErrors = [...(result.errors ?? [])];
+  let unitErrors: readonly GraphQLFormattedError[] = result.errors ?? [];
   let entities: unknown[] | undefined;
+  let verified = true;
   if (Array.isArray(received)) {
-    entities = inOrder(unit.representations, received);
-    // A subgraph that answers fewer entities than asked fails only the missing positions, not the fetch.
-    for (let index = entities.length; index < unit.representations.length; index++) {
-      entities.push(null);
-      unitErrors.push({
-        message: `Subgraph '${subgraph}' returned no entity for this representation`,
-        path: ['_entities', index],
-        extensions: { code: 'SUBGRAPH_INVALID_RESPONSE', serviceName: subgraph },
-      });
+    const placement = placeEntities(unit.identity, unit.representations, received, unitErrors, subgraph);
+    if (placement.kind !== 'placed') {
+      const failure: EntityFailure = {
+        failure: received.length !== unit.representations.length ? 'wrong-count' : 'unmatched',
+      };
+      for (const member of unit.members) out.set(member.fetch, failure);
+      return out;
     }
+    ({ entities, errors: unitErrors, verified } = placement);
   }
   const byUnique = new Map<number, GraphQLFormattedError[]>();
   const general: GraphQLFormattedError[] = [];
@@ -241,7 +253,9 @@ function fanOutEntities(unit: EntityUnit, result: FetchResult, subgraph: string)
               uses.get(unique)! < 2 ? entities![unique] : reusableEntity(entities![unique]),
             ),
           };
-    out.set(member.fetch, errors.length > 0 ? { data, errors } : { data });
+    const memberResult: FetchResult = errors.length > 0 ? { data, errors } : { data };
+    if (!verified) memberResult.unverified = true;
+    out.set(member.fetch, memberResult);
   }
   return out;
 }
@@ -268,52 +282,6 @@ export function cloneJson(value: unknown): unknown {
   const copy: Record<string, unknown> = {};
   for (const key in value as Record<string, unknown>) copy[key] = cloneJson((value as Record<string, unknown>)[key]);
   return copy;
-}
-
-/**
- * Entities must come back in representation order. The data source adds each entity's key fields to the
- * selection (see `withEntityKeys`), so answers in another order can be put back in order: they are matched
- * to representations by the fields both carry. Null answers fill the positions no answer matched. When
- * nothing can be matched (no shared fields), order is trusted, as every gateway does.
- */
-function inOrder(representations: unknown[], received: unknown[]): unknown[] {
-  const sample = received.find((entity) => entity !== null && typeof entity === 'object') as
-    Record<string, unknown> | undefined;
-  const first = representations[0] as Record<string, unknown> | undefined;
-  if (!first || !sample || received.length !== representations.length) return [...received];
-  const fields = Object.keys(first).filter(
-    (field) => field !== '__typename' && field in sample && (typeof first[field] !== 'object' || first[field] === null),
-  );
-  if (fields.length === 0) return [...received];
-  const matches = (representation: unknown, entity: unknown) =>
-    entity !== null &&
-    typeof entity === 'object' &&
-    fields.every(
-      (field) => (representation as Record<string, unknown>)[field] === (entity as Record<string, unknown>)[field],
-    );
-  // The usual case, checked without allocating: every answer is where it should be.
-  if (
-    representations.every(
-      (representation, index) => received[index] === null || matches(representation, received[index]),
-    )
-  ) {
-    return [...received];
-  }
-  const signature = (value: unknown): string | undefined => {
-    if (!value || typeof value !== 'object') return undefined;
-    const record = value as Record<string, unknown>;
-    if (!fields.every((field) => field in record)) return undefined;
-    return JSON.stringify(fields.map((field) => record[field]));
-  };
-  const wanted = representations.map(signature);
-  const got = received.map(signature);
-  const byKey = new Map<string, unknown>();
-  for (const [index, key] of got.entries()) {
-    if (key === undefined) {
-      if (received[index] !== null) return [...received];
-    } else byKey.set(key, received[index]);
-  }
-  return wanted.map((key) => (key !== undefined && byKey.has(key) ? byKey.get(key) : null));
 }
 
 /**

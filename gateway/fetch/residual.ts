@@ -6,7 +6,7 @@ import type { FetchResult, PlannedFetch } from './batch';
  * cache): either all of them are (`hit`, no request at all), or only the unknown ones are asked for
  * (`residual`) and `complete` puts the answer back together in the original order, with every error moved to
  * the position it belongs to. `learn` receives the entities that came back clean (not null, no error at their
- * position, no error the subgraph did not tie to one entity), for whoever keeps them.
+ * position, no error the subgraph did not tie to one entity, identity checked), for whoever keeps them.
  */
 export type KnownOutcome =
   | { kind: 'hit'; result: FetchResult }
@@ -57,8 +57,13 @@ export function withKnownEntities(
         entities[original] = entity;
         if (entity !== null && !untied && !erroredPositions.has(position)) fresh.push({ index: original, entity });
       });
-      if (fresh.length > 0) learn(fresh);
-      return { data: { ...result.data, _entities: entities }, ...(errors.length > 0 ? { errors } : {}) };
+      // Entities placed without a key check serve this request only (see `placeEntities`).
+      if (fresh.length > 0 && !result.unverified) learn(fresh);
+      return {
+        data: { ...result.data, _entities: entities },
+        ...(errors.length > 0 ? { errors } : {}),
+        ...(result.unverified ? { unverified: true as const } : {}),
+      };
     },
   };
 }
