@@ -1,5 +1,4 @@
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { CHANGES_EXTENSION, type EntityChange } from '../lib/events';
@@ -16,7 +15,8 @@ import {
 } from './fetch/batch';
 import { withKnownEntities } from './fetch/residual';
 import { shapeOf, type FetchShape } from './fetch/document';
-import { representationKey, withIdentityFields, type IdentityShape, type KeySetsOf } from './fetch/identity';
+import type { EntityKeyIndex } from './fetch/entity-keys';
+import { representationKey, withIdentityFields, type IdentityShape } from './fetch/identity';
 import { SubgraphRequestError, type SubgraphHttpClient, type SubgraphResponse } from './fetch/http-client';
 import type { GatewayMetrics } from './metrics';
 
@@ -66,10 +66,11 @@ export interface DataSourceOptions {
   dedupInflight: boolean;
   cache?: EntityCache;
   /**
-   * The key sets this subgraph can answer for an entity type (from the supergraph: `EntityKeyIndex`), to check
-   * which entity each `_entities` answer is. Without it, answers are placed by position, as Apollo does.
+   * The key index of the supergraph being served (`EntityKeyIndex`), read on every fetch: Apollo keeps a data
+   * source across supergraph reloads when its URL is unchanged. Used to check which entity each `_entities`
+   * answer is; without it, answers are placed by position, as Apollo does.
    */
-  keySets?: KeySetsOf;
+  keyIndex?: () => EntityKeyIndex | undefined;
 }
 
 const MAX_IDENTITY_SHAPES = 5_000;
@@ -110,8 +111,9 @@ const chain =
 export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   private readonly queues = new WeakMap<object, PendingFetch[]>();
   private readonly inflight = new Map<string, Promise<SubgraphResponse>>();
-  /** Per fetch text: the same fetch with identity fields added (this data source lives for one supergraph). */
+  /** Per fetch text: the same fetch with identity fields added, for the key index they were built from. */
   private readonly identities = new Map<string, IdentityShape | undefined>();
+  private identitiesIndex: EntityKeyIndex | undefined;
 
   constructor(
     readonly name: string,
@@ -125,7 +127,9 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       variables: options.request.variables,
       operationName: options.request.operationName,
     };
-    if (options.kind !== GraphQLDataSourceRequestKind.INCOMING_OPERATION) {
+    // Health checks and schema loading carry no client request (told apart by shape, not by Apollo's
+    // unexported request-kind enum).
+    if (!('incomingRequestContext' in options) || !options.incomingRequestContext) {
       return (await this.send(request, { kind: 'anonymous' }, 'query', undefined)) as GatewayGraphQLResponse;
     }
     const context = options.context as GatewayContext;
@@ -276,10 +280,14 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   }
 
   private readonly identityOf = (shape: FetchShape): IdentityShape | undefined => {
-    const keySets = this.options.keySets;
-    if (!keySets || !shape.entities) return undefined;
+    const index = this.options.keyIndex?.();
+    if (!index || !shape.entities) return undefined;
+    if (index !== this.identitiesIndex) {
+      this.identities.clear();
+      this.identitiesIndex = index;
+    }
     if (this.identities.has(shape.query)) return this.identities.get(shape.query);
-    const identity = withIdentityFields(shape, keySets);
+    const identity = withIdentityFields(shape, (typename) => index.keySets(this.name, typename));
     if (this.identities.size >= MAX_IDENTITY_SHAPES) this.identities.delete(this.identities.keys().next().value!);
     this.identities.set(shape.query, identity);
     return identity;

@@ -95,7 +95,7 @@ export function createGatewayMetrics() {
     ),
     planExecutions: new Counter(
       'gateway_plan_executions_total',
-      "Query plans run, by executor (waves: ours; apollo: Apollo Gateway's) and, for apollo, the reason (mutation, subscription, introspection, defer, data rewrites, query plan requested, ...).",
+      "Query plans run, by executor (waves: ours; apollo: Apollo Gateway's) and, for apollo, the reason (mutation, subscription, introspection, reserved_response_name, defer, data_rewrites, unsupported_plan_node, compile_error, query_plan_requested, gateway_internals).",
     ),
     entityCacheLookups: new Counter(
       'gateway_entity_cache_lookups_total',

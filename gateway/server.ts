@@ -33,10 +33,6 @@ import { createSubgraphHttpClient } from './fetch/http-client';
 import { createInboundDeduplicator } from './inbound';
 import { createGatewayMetrics } from './metrics';
 
-const NO_KEYS: readonly (readonly string[])[] = [];
-const keySetsOf = (index: EntityKeyIndex | undefined, subgraph: string) => (typename: string) =>
-  index?.keySets(subgraph, typename) ?? NO_KEYS;
-
 export interface GatewayServer {
   listener: http.RequestListener;
   metrics: ReturnType<typeof createGatewayMetrics>;
@@ -88,7 +84,7 @@ export async function createGatewayServer(
   // The cache policy follows the supergraph; a reload swaps it with the schema.
   let entityCache: EntityCache | undefined;
   let policy: CachePolicy | undefined;
-  // The key index of the supergraph being loaded: read by `buildService`, which Apollo calls while it loads.
+  // The key index of the supergraph served, read by the data sources on every fetch.
   let entityKeys: EntityKeyIndex | undefined;
   let servedSdl: string | undefined;
   const usePolicy = (sdl: string) => {
@@ -133,7 +129,7 @@ export async function createGatewayServer(
         batching: settings.batching,
         dedupInflight: settings.dedupInflight,
         cache: settings.entityCache.enabled ? cacheProxy : undefined,
-        keySets: keySetsOf(entityKeys, name),
+        keyIndex: () => entityKeys,
       });
     },
     __exposeQueryPlanExperimental: settings.debugExtensions,
@@ -263,7 +259,7 @@ export async function createGatewayServer(
       try {
         const sdl = readSupergraph();
         const previous = servedSdl;
-        // Policy and key index first: the data sources Apollo builds for the new schema capture the index.
+        // Policy and key index first, so the new schema's first requests see them.
         usePolicy(sdl);
         try {
           updateSupergraph?.(sdl);

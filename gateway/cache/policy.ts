@@ -7,6 +7,7 @@ import {
   type SelectionSetNode,
   type TypeNode,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import type { FetchShape } from '../fetch/document';
 
 /**
@@ -51,6 +52,8 @@ export interface CachePolicy {
   rootFieldType(field: string): string | undefined;
 }
 
+const MAX_POLICIES = 5_000;
+
 const namedType = (type: TypeNode): string => (type.kind === Kind.NAMED_TYPE ? type.name.value : namedType(type.type));
 
 function hintOf(directives: readonly ConstDirectiveNode[] | undefined): Hint {
@@ -67,7 +70,9 @@ function hintOf(directives: readonly ConstDirectiveNode[] | undefined): Hint {
 
 function argumentString(directive: ConstDirectiveNode, name: string): string | undefined {
   const argument = directive.arguments?.find((candidate) => candidate.name.value === name);
-  return argument && (argument.value.kind === Kind.STRING || argument.value.kind === Kind.ENUM) ? argument.value.value : undefined;
+  return argument && (argument.value.kind === Kind.STRING || argument.value.kind === Kind.ENUM)
+    ? argument.value.value
+    : undefined;
 }
 
 export function createCachePolicy(supergraphSdl: string, overrides: Record<string, number> = {}): CachePolicy {
@@ -108,7 +113,8 @@ export function createCachePolicy(supergraphSdl: string, overrides: Record<strin
     types.set(typename, { hint, fields, keys });
   }
 
-  const policies = new Map<string, FetchPolicy | null>();
+  // One entry per distinct fetch document: bounded, since clients decide how many distinct operations there are.
+  const policies = new LRUCache<string, { policy: FetchPolicy | null }>({ max: MAX_POLICIES });
 
   function walk(
     selectionSet: SelectionSetNode,
@@ -144,7 +150,8 @@ export function createCachePolicy(supergraphSdl: string, overrides: Record<strin
       let maxAge: number | undefined;
       if (field.hint.maxAge !== undefined) maxAge = field.hint.maxAge;
       else if (returned) {
-        maxAge = returned.hint.maxAge ?? (field.hint.inheritMaxAge || returned.hint.inheritMaxAge ? parentMaxAge : undefined);
+        maxAge =
+          returned.hint.maxAge ?? (field.hint.inheritMaxAge || returned.hint.inheritMaxAge ? parentMaxAge : undefined);
       } else maxAge = parentMaxAge;
       if (field.hint.private || returned?.hint.private) acc.private = true;
       acc.maxAge = Math.min(acc.maxAge, maxAge ?? 0);
@@ -155,7 +162,7 @@ export function createCachePolicy(supergraphSdl: string, overrides: Record<strin
   return {
     forFetch(shape) {
       const cached = policies.get(shape.query);
-      if (cached !== undefined) return cached ?? undefined;
+      if (cached !== undefined) return cached.policy ?? undefined;
       const fragments = new Map<string, FragmentDefinitionNode>();
       let selectionSet: SelectionSetNode | undefined;
       for (const definition of shape.document.definitions) {
@@ -166,13 +173,17 @@ export function createCachePolicy(supergraphSdl: string, overrides: Record<strin
       if (selectionSet) {
         if (shape.entities) {
           const entities = selectionSet.selections[0];
-          if (entities?.kind === Kind.FIELD && entities.selectionSet) walk(entities.selectionSet, '_Entity', undefined, fragments, acc);
+          if (entities?.kind === Kind.FIELD && entities.selectionSet)
+            walk(entities.selectionSet, '_Entity', undefined, fragments, acc);
         } else {
           walk(selectionSet, 'Query', undefined, fragments, acc);
         }
       }
-      const policy = shape.operation === 'query' && Number.isFinite(acc.maxAge) && acc.maxAge > 0 ? { maxAge: acc.maxAge, private: acc.private } : null;
-      policies.set(shape.query, policy);
+      const policy =
+        shape.operation === 'query' && Number.isFinite(acc.maxAge) && acc.maxAge > 0
+          ? { maxAge: acc.maxAge, private: acc.private }
+          : null;
+      policies.set(shape.query, { policy });
       return policy ?? undefined;
     },
     keyFields: (subgraph, typename) => types.get(typename)?.keys.get(subgraph),

@@ -1,7 +1,6 @@
 import type { ApolloGateway, GraphQLDataSource } from '@apollo/gateway';
-import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
-import { ERRORS, errorCodeDef, operationFromDocument, type Schema } from '@apollo/federation-internals';
-import type { FetchNode, PlanNode, QueryPlan, QueryPlanSelectionNode, QueryPlanner } from '@apollo/query-planner';
+import { ERRORS, errorCodeDef, operationFromDocument } from '@apollo/federation-internals';
+import type { FetchNode, PlanNode, QueryPlan, QueryPlanSelectionNode } from '@apollo/query-planner';
 import type { GatewayExecutionResult, GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import {
   GraphQLError,
@@ -12,8 +11,17 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import { getVariableValues } from 'graphql/execution/values';
+import { LRUCache } from 'lru-cache';
+import { messageOf } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import type { GatewayMetrics } from '../metrics';
+import {
+  INCOMING_OPERATION,
+  missingPublicHooks,
+  readGatewayInternals,
+  type GatewayInternals,
+  type InternalsCheck,
+} from './apollo-internals';
 import { compileShape, shapeResponse, unsupportedReason, type CompiledShape } from './shape';
 
 /**
@@ -33,7 +41,9 @@ import { compileShape, shapeResponse, unsupportedReason, type CompiledShape } fr
  *
  * Plans or operations it does not handle (subscriptions, @defer, rewrites for @interfaceObject or
  * @fromContext, introspection, mutations) go to Apollo's executor unchanged, as does any request that asks
- * for its query plan in development.
+ * for its query plan in development, and every request when an Apollo internal it needs is missing (see
+ * `apollo-internals`). Compiled plans are kept in an LRU bounded by approximate size, as Apollo bounds its own
+ * plan cache (30 MiB by default).
  */
 
 interface Job {
@@ -48,47 +58,73 @@ interface CompiledOperation {
   waves: Job[][] | undefined;
 }
 
-type Entry = CompiledOperation | { fallback: string };
+/** Why an operation runs on Apollo's executor instead (a metric label: no spaces, a small fixed set). */
+type FallbackReason =
+  | 'mutation'
+  | 'subscription'
+  | 'introspection'
+  | 'reserved_response_name'
+  | 'defer'
+  | 'data_rewrites'
+  | 'unsupported_plan_node'
+  | 'compile_error';
 
-interface GatewayInternals {
-  queryPlanner?: QueryPlanner;
-  apiSchema?: Schema;
-  supergraphSchema?: GraphQLSchema;
-  serviceMap: Record<string, { dataSource: GraphQLDataSource }>;
-}
+type Entry = CompiledOperation | { fallback: FallbackReason };
 
-const MAX_ENTRIES = 2_000;
+/** The default bound of compiled plans, as Apollo Gateway's own query plan cache. */
+export const DEFAULT_PLAN_CACHE_BYTES = 30 * 2 ** 20;
 
 export interface PlanExecutorOptions {
   logger: Logger;
   metrics: GatewayMetrics;
   /** The `Apollo-Query-Plan-Experimental` header is honoured (development): such requests go to Apollo's executor. */
   exposeQueryPlan: boolean;
+  /** Approximate bytes of compiled plans kept (least recently used dropped first). Default 30 MiB. */
+  planCacheBytes?: number;
+  /** How the gateway's internals are read after each schema load; `readGatewayInternals` unless a test says. */
+  readInternals?: (gateway: ApolloGateway) => InternalsCheck;
 }
 
-/** Installs the executor on a gateway before it loads. */
-export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecutorOptions): void {
-  const internals = gateway as unknown as GatewayInternals;
-  const apolloExecutor = gateway.executor;
-  const entries = new Map<string, Entry>();
-  let warned = false;
+/** The installed executor, for metrics and tests. */
+export interface PlanExecutorHandle {
+  /** Whether our executor runs plans now (false: every request goes to Apollo's). */
+  active(): boolean;
+  /** Compiled operations kept, and their approximate bytes. */
+  planCache(): { entries: number; bytes: number };
+}
 
-  const compile = (requestContext: GatewayGraphQLRequestContext): Entry => {
-    const { queryPlanner, apiSchema } = internals;
-    if (!queryPlanner || !apiSchema) {
-      if (!warned) options.logger.warn('plan executor: gateway internals not found; using Apollo executor');
-      warned = true;
-      return { fallback: 'gateway internals' };
-    }
-    if (requestContext.operation.operation !== 'query') return { fallback: requestContext.operation.operation };
-    const operation = operationFromDocument(apiSchema, requestContext.document, {
+/** Approximate size of a compiled operation: its plan and shape steps as JSON, as Apollo sizes its plans. */
+function approximateSize(entry: Entry): number {
+  if ('fallback' in entry) return 64;
+  return Buffer.byteLength(JSON.stringify(entry.plan)) + Buffer.byteLength(JSON.stringify(entry.shape.steps));
+}
+
+/** Installs the executor on a gateway before it loads; leaves Apollo's executor in place if it cannot. */
+export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecutorOptions): PlanExecutorHandle {
+  const hooks = missingPublicHooks(gateway);
+  if (hooks.length > 0) {
+    options.logger.warn(`plan executor: Apollo Gateway lacks ${hooks.join(', ')}; using Apollo's executor`);
+    return { active: () => false, planCache: () => ({ entries: 0, bytes: 0 }) };
+  }
+  const readInternals = options.readInternals ?? readGatewayInternals;
+  const apolloExecutor = gateway.executor;
+  const entries = new LRUCache<string, Entry>({
+    maxSize: options.planCacheBytes ?? DEFAULT_PLAN_CACHE_BYTES,
+    sizeCalculation: approximateSize,
+  });
+  let internals: InternalsCheck = { kind: 'missing', missing: ['a loaded schema'] };
+
+  const compile = (requestContext: GatewayGraphQLRequestContext, ready: GatewayInternals): Entry => {
+    const kind = requestContext.operation.operation;
+    if (kind !== 'query') return { fallback: kind };
+    const operation = operationFromDocument(ready.apiSchema, requestContext.document, {
       operationName: requestContext.request.operationName,
     });
     const reason = unsupportedReason(operation);
     if (reason) return { fallback: reason };
     // Compiled before planning, into plain steps: nothing the planner does to the operation can reach it.
     const shape = compileShape(operation);
-    const plan = queryPlanner.buildQueryPlan(operation);
+    const plan = ready.queryPlanner.buildQueryPlan(operation);
     const planReason = plan.node ? unsupportedNode(plan.node) : undefined;
     if (planReason) return { fallback: planReason };
     const root = plan.node as PlanNode | undefined;
@@ -96,16 +132,25 @@ export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecuto
   };
 
   gateway.executor = async (requestContext) => {
+    if (internals.kind !== 'ready') {
+      options.metrics.planExecutions.inc({ executor: 'apollo', reason: 'gateway_internals' });
+      return apolloExecutor(requestContext);
+    }
     const key = `${requestContext.queryHash}\u0000${requestContext.request.operationName ?? ''}`;
     let entry = entries.get(key);
     if (!entry) {
       try {
-        entry = compile(requestContext);
-      } catch {
-        // Whatever Apollo's executor makes of it (planning errors included) is the answer.
-        entry = { fallback: 'compile error' };
+        entry = compile(requestContext, internals.internals);
+      } catch (error) {
+        // Whatever Apollo's executor makes of it (planning errors included) is the answer. Logged once: the
+        // fallback is remembered with the operation.
+        options.logger.warn("plan executor: operation did not compile; Apollo's executor runs it", {
+          operationName: requestContext.operation.name?.value ?? null,
+          queryHash: requestContext.queryHash,
+          error: messageOf(error),
+        });
+        entry = { fallback: 'compile_error' };
       }
-      if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!);
       entries.set(key, entry);
     }
     const wantsPlan =
@@ -113,19 +158,31 @@ export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecuto
     if ('fallback' in entry || wantsPlan) {
       options.metrics.planExecutions.inc({
         executor: 'apollo',
-        reason: 'fallback' in entry ? entry.fallback : 'query plan requested',
+        reason: 'fallback' in entry ? entry.fallback : 'query_plan_requested',
       });
       return apolloExecutor(requestContext);
     }
     options.metrics.planExecutions.inc({ executor: 'waves' });
-    return execute(entry, requestContext, internals);
+    return execute(entry, requestContext, internals.internals);
   };
 
-  // Plans compiled against a previous supergraph are never used again.
-  gateway.onSchemaLoadOrUpdate(() => entries.clear());
+  // Plans compiled against a previous supergraph are never used again; the internals are checked anew.
+  gateway.onSchemaLoadOrUpdate(() => {
+    entries.clear();
+    const previous = internals.kind === 'missing' ? internals.missing.join(', ') : undefined;
+    internals = readInternals(gateway);
+    // One line when the executor stops being usable (or what is missing changes), none per request.
+    const missing = internals.kind === 'missing' ? internals.missing.join(', ') : undefined;
+    if (missing !== undefined && missing !== previous)
+      options.logger.warn(`plan executor: Apollo Gateway internals not found (${missing}); using Apollo's executor`);
+  });
+  return {
+    active: () => internals.kind === 'ready',
+    planCache: () => ({ entries: entries.size, bytes: entries.calculatedSize }),
+  };
 }
 
-function unsupportedNode(node: PlanNode | { kind: 'Subscription' }): string | undefined {
+function unsupportedNode(node: PlanNode | { kind: 'Subscription' }): FallbackReason | undefined {
   switch (node.kind) {
     case 'Sequence':
     case 'Parallel':
@@ -144,11 +201,13 @@ function unsupportedNode(node: PlanNode | { kind: 'Subscription' }): string | un
       );
     case 'Fetch':
       if (node.inputRewrites?.length || node.outputRewrites?.length || node.contextRewrites?.length)
-        return 'data rewrites';
+        return 'data_rewrites';
       if (node.hasDefers) return 'defer';
       return undefined;
+    case 'Subscription':
+      return 'subscription';
     default:
-      return node.kind.toLowerCase();
+      return node.kind === 'Defer' ? 'defer' : 'unsupported_plan_node';
   }
 }
 
@@ -331,7 +390,7 @@ async function send(
   path: (string | number)[],
 ): Promise<Record<string, unknown> | null | undefined> {
   const response = await service.process({
-    kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
+    kind: INCOMING_OPERATION,
     request: { query: fetch.operation, variables, operationName: fetch.operationName },
     incomingRequestContext: state.requestContext,
     context: state.requestContext.context,

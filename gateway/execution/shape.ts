@@ -53,15 +53,15 @@ export interface CompiledShape {
 }
 
 /** Why an operation is left to Apollo's executor, or undefined when it can be compiled. */
-export function unsupportedReason(operation: Operation): string | undefined {
-  let reason: string | undefined;
+export function unsupportedReason(operation: Operation): 'introspection' | 'reserved_response_name' | undefined {
+  let reason: 'introspection' | 'reserved_response_name' | undefined;
   const visit = (selectionSet: SelectionSet) => {
     for (const selection of selectionSet.selections()) {
       if (reason) return;
       if (selection.kind === 'FieldSelection') {
         const field = selection.element;
         if (field.definition.isSchemaIntrospectionField()) reason = 'introspection';
-        else if (field.responseName() in Object.prototype) reason = `response name '${field.responseName()}'`;
+        else if (field.responseName() in Object.prototype) reason = 'reserved_response_name';
       }
       if (selection.selectionSet) visit(selection.selectionSet);
     }
@@ -70,8 +70,18 @@ export function unsupportedReason(operation: Operation): string | undefined {
   return reason;
 }
 
-export function compileShape(operation: Operation): CompiledShape {
-  const schema = operation.schema();
+interface SchemaFacts {
+  types: ReadonlySet<string>;
+  objectTypes: ReadonlySet<string>;
+  compositeTypes: ReadonlySet<string>;
+  subtypesOf(condition: NamedType): ReadonlySet<string>;
+}
+
+/** What compiled shapes ask of a schema, computed once per schema and shared by every operation on it. */
+const SCHEMA_FACTS = new WeakMap<Schema, SchemaFacts>();
+function factsOf(schema: Schema): SchemaFacts {
+  let facts = SCHEMA_FACTS.get(schema);
+  if (facts) return facts;
   const types = new Set<string>();
   const objectTypes = new Set<string>();
   const compositeTypes = new Set<string>();
@@ -84,6 +94,7 @@ export function compileShape(operation: Operation): CompiledShape {
       composites.push(type);
     }
   }
+  // Bounded by the schema's composite types.
   const appliesTo = new Map<string, Set<string>>();
   const subtypesOf = (condition: NamedType): Set<string> => {
     let set = appliesTo.get(condition.name);
@@ -95,6 +106,14 @@ export function compileShape(operation: Operation): CompiledShape {
     }
     return set;
   };
+  facts = { types, objectTypes, compositeTypes, subtypesOf };
+  SCHEMA_FACTS.set(schema, facts);
+  return facts;
+}
+
+export function compileShape(operation: Operation): CompiledShape {
+  const schema = operation.schema();
+  const { types, objectTypes, compositeTypes, subtypesOf } = factsOf(schema);
   const compileSelectionSet = (selectionSet: SelectionSet): Step[] =>
     selectionSet.selections().map((selection): Step => {
       const condition = conditionOf(selection, schema);

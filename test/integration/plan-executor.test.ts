@@ -250,7 +250,7 @@ describe('query plan executor (waves)', () => {
       const before = await planExecutions(ours.waves.metricsUrl);
       expect(visible(await ask(ours.waves.url, query))).toEqual(visible(await ask(reference.url, query)));
       const after = await planExecutions(ours.waves.metricsUrl);
-      const reason = `{executor="apollo",reason="response name 'constructor'"}`;
+      const reason = `{executor="apollo",reason="reserved_response_name"}`;
       expect((after[reason] ?? 0) - (before[reason] ?? 0)).toBe(1);
     });
 
@@ -272,7 +272,7 @@ describe('query plan executor (waves)', () => {
       expect(visible(answer)).toEqual(visible(expected));
       expect(String(answer.extensions?.__queryPlanExperimental)).toContain('Fetch(service: "shipping")');
       const after = await planExecutions(ours.development.metricsUrl);
-      const reason = '{executor="apollo",reason="query plan requested"}';
+      const reason = '{executor="apollo",reason="query_plan_requested"}';
       expect((after[reason] ?? 0) - (before[reason] ?? 0)).toBe(1);
       expect(after[WAVES]).toBe(before[WAVES]);
       // The same query without the header is ours again.
