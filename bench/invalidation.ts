@@ -26,8 +26,8 @@ import { ordersSubgraph } from '../subgraphs/orders/server';
 import { usersSubgraph } from '../subgraphs/users/server';
 
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/14';
-const JWT_SECRET = 'bench-jwt-secret-0123456789';
-const SERVICE_SECRET = 'bench-service-secret-0123456789';
+const JWT_SECRET = 'bench-jwt-secret-0123456789abcdefgh';
+const SERVICE_SECRET = 'bench-service-secret-0123456789abcdefgh';
 
 interface Replica {
   url: string;

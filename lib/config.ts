@@ -4,6 +4,7 @@
  * Every variable is parsed by a typed parser; all problems are collected and reported together, each naming
  * the variable and the value it had, so a bad deployment fails at start-up with one readable message.
  */
+import net from 'node:net';
 import path from 'node:path';
 import { projectRoot } from './paths';
 
@@ -14,6 +15,40 @@ export type SubgraphName = 'users' | 'orders' | 'inventory';
 /** Which identical concurrent client queries share one execution (never across different callers). */
 export type InboundDedup = 'off' | 'anonymous' | 'all';
 export type PlanExecutorKind = 'waves' | 'apollo';
+/** Trusted documents: `off`, `allow-unknown` (run them, log and count), `enforce` (only the manifest's). */
+export type TrustedDocumentsMode = 'off' | 'allow-unknown' | 'enforce';
+
+/** Limits on one GraphQL document, checked before validation and planning. */
+export interface DocumentLimits {
+  /** Lexical tokens (graphql-js `maxTokens`). Default 15,000. */
+  maxTokens: number;
+  /** Selection-set depth, fragments expanded. Default 15. */
+  maxDepth: number;
+  /** Aliased fields in the whole operation, fragments expanded. Default 30. */
+  maxAliases: number;
+  /** Fields at the root of an operation (for a mutation: each is one write). Default 20. */
+  maxRootFields: number;
+  /** Selections in one selection set. Default 200. */
+  maxFieldsPerSelection: number;
+  /** Directives on one field, fragment spread or inline fragment. Default 10. */
+  maxDirectives: number;
+  /** Fragment definitions in the document. Default 100. */
+  maxFragments: number;
+}
+
+export interface RateLimitConfig {
+  enabled: boolean;
+  /** Requests per minute per client (verified user, else client IP). Default 600. */
+  perMinute: number;
+  /** Extra requests allowed in a burst above the steady rate. Default 60. */
+  burst: number;
+  /** Mutation root fields per minute per client (each aliased mutation counts). Default 60. */
+  mutationsPerMinute: number;
+  /** Per operation name: requests per minute, instead of `perMinute`. */
+  operations: Record<string, number>;
+  /** Proxies whose `X-Forwarded-For` is believed (IP addresses); empty: the socket's address is the client. */
+  trustedProxies: string[];
+}
 
 export const SUBGRAPH_NAMES: readonly SubgraphName[] = ['users', 'orders', 'inventory'];
 
@@ -68,6 +103,18 @@ export interface Config {
     persistedQueries: boolean;
     /** Allow `x-debug-plan` requests and the per-request fetch extension (on in development). */
     debugExtensions: boolean;
+    /** Document limits, checked before validation; `undefined` when turned off (DOCUMENT_LIMITS=false). */
+    limits: DocumentLimits | undefined;
+    /** Demand control: operations whose static cost exceeds `maxCost` are rejected before planning. */
+    cost: { enabled: boolean; maxCost: number; defaultListSize: number };
+    rateLimit: RateLimitConfig;
+    trustedDocuments: { mode: TrustedDocumentsMode; manifestPath: string };
+    /** Introspection queries answered (default: not in production). */
+    introspection: boolean;
+    /** The explorer page and the Sandbox landing page (default: not in production). */
+    explorer: boolean;
+    /** `/metrics`: on its own port when set (not the public one), and/or behind a bearer token. */
+    metrics: { port: number | undefined; token: string | undefined; public: boolean };
   };
 }
 
@@ -197,9 +244,52 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       read.problems.push('SERVICE_SECRET: must be set to a private value when NODE_ENV=production');
     }
   }
-  if (jwtSecret !== undefined && jwtSecret.length < 16) {
-    read.problems.push(`JWT_SECRET: expected at least 16 characters, got ${jwtSecret.length}`);
+  // A shared secret shorter than the HMAC's output can be brute-forced offline from one token or signature.
+  const minimumSecret = production ? 32 : 16;
+  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < minimumSecret) {
+    read.problems.push(
+      `JWT_SECRET: expected at least ${minimumSecret} bytes${production ? ' when NODE_ENV=production' : ''}, got ${Buffer.byteLength(jwtSecret)}`,
+    );
   }
+  if (serviceSecret !== undefined && Buffer.byteLength(serviceSecret) < minimumSecret) {
+    read.problems.push(
+      `SERVICE_SECRET: expected at least ${minimumSecret} bytes${production ? ' when NODE_ENV=production' : ''}, got ${Buffer.byteLength(serviceSecret)}`,
+    );
+  }
+
+  const documentLimits: DocumentLimits = {
+    maxTokens: read.integer('LIMIT_TOKENS', 15_000, 1, 10_000_000),
+    maxDepth: read.integer('LIMIT_DEPTH', 15, 1, 1_000),
+    maxAliases: read.integer('LIMIT_ALIASES', 30, 0, 100_000),
+    maxRootFields: read.integer('LIMIT_ROOT_FIELDS', 20, 1, 100_000),
+    maxFieldsPerSelection: read.integer('LIMIT_SELECTION_FIELDS', 200, 1, 100_000),
+    maxDirectives: read.integer('LIMIT_DIRECTIVES', 10, 0, 10_000),
+    maxFragments: read.integer('LIMIT_FRAGMENTS', 100, 0, 100_000),
+  };
+
+  const operationRates: Record<string, number> = {};
+  const rawOperationRates = read.raw('RATE_LIMIT_OPERATIONS');
+  if (rawOperationRates !== undefined) {
+    for (const entry of rawOperationRates.split(',')) {
+      const match = /^\s*([_A-Za-z][_0-9A-Za-z]*)\s*=\s*(\d+)\s*$/.exec(entry);
+      if (match && Number(match[2]) > 0) operationRates[match[1]!] = Number(match[2]);
+      else
+        read.problems.push(
+          `RATE_LIMIT_OPERATIONS: expected OperationName=requestsPerMinute (a positive integer), comma-separated, got '${entry}'`,
+        );
+    }
+  }
+  const trustedProxies = (read.raw('TRUSTED_PROXIES') ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  for (const proxy of trustedProxies)
+    if (net.isIP(proxy) === 0) read.problems.push(`TRUSTED_PROXIES: expected IP addresses, got '${proxy}'`);
+  const metricsToken = read.raw('METRICS_TOKEN');
+  if (metricsToken !== undefined && Buffer.byteLength(metricsToken) < 16)
+    read.problems.push(`METRICS_TOKEN: expected at least 16 bytes, got ${Buffer.byteLength(metricsToken)}`);
+  const metricsPortRaw = read.raw('METRICS_PORT');
+  const metricsPort = metricsPortRaw === undefined ? undefined : read.integer('METRICS_PORT', 0, 0, 65535);
 
   const ttlOverrides: Record<string, number> = {};
   const rawOverrides = read.raw('ENTITY_CACHE_TTL');
@@ -257,6 +347,35 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       },
       persistedQueries: read.boolean('PERSISTED_QUERIES', true),
       debugExtensions: read.boolean('DEBUG_EXTENSIONS', nodeEnv === 'development'),
+      limits: read.boolean('DOCUMENT_LIMITS', true) ? documentLimits : undefined,
+      cost: {
+        enabled: read.boolean('COST_LIMIT', true),
+        maxCost: read.integer('COST_MAX', 5_000, 1, 1_000_000_000),
+        defaultListSize: read.integer('COST_DEFAULT_LIST_SIZE', 10, 0, 1_000_000),
+      },
+      rateLimit: {
+        enabled: read.boolean('RATE_LIMIT', true),
+        perMinute: read.integer('RATE_LIMIT_PER_MINUTE', 600, 1, 100_000_000),
+        burst: read.integer('RATE_LIMIT_BURST', 60, 0, 100_000_000),
+        mutationsPerMinute: read.integer('RATE_LIMIT_MUTATIONS_PER_MINUTE', 60, 1, 100_000_000),
+        operations: operationRates,
+        trustedProxies,
+      },
+      trustedDocuments: {
+        mode: read.oneOf<TrustedDocumentsMode>('TRUSTED_DOCUMENTS', ['off', 'allow-unknown', 'enforce'], 'off'),
+        manifestPath: path.resolve(
+          projectRoot,
+          read.string('TRUSTED_DOCUMENTS_MANIFEST', 'schema/trusted-documents.json'),
+        ),
+      },
+      introspection: read.boolean('INTROSPECTION', !production),
+      explorer: read.boolean('EXPLORER', !production),
+      metrics: {
+        port: metricsPort,
+        token: metricsToken,
+        // In production the public port serves /metrics only with a token; METRICS_PORT moves it off it.
+        public: metricsPort === undefined && (!production || metricsToken !== undefined),
+      },
     },
   };
   if (read.problems.length > 0) throw new ConfigError(read.problems);
