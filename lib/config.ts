@@ -70,6 +70,8 @@ export interface Config {
   log: { level: LogLevel; format: LogFormat };
   /** Signs the caller identity that the gateway (or a service) forwards to subgraphs. */
   serviceSecret: string;
+  /** How old a signed subgraph request may be before the subgraph refuses it (replay window). Default 60 s. */
+  signatureMaxAgeMs: number;
   seedDemoData: boolean;
   subgraphs: Record<SubgraphName, SubgraphServiceConfig>;
   /** Where the orders service reaches inventory directly (for stock reservations). */
@@ -314,6 +316,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       format: read.oneOf<LogFormat>('LOG_FORMAT', ['pretty', 'json'], production ? 'json' : 'pretty'),
     },
     serviceSecret: serviceSecret ?? DEVELOPMENT_SERVICE_SECRET,
+    signatureMaxAgeMs: read.integer('SIGNATURE_MAX_AGE_MS', 60_000, 1_000, 3_600_000),
     seedDemoData: read.boolean('SEED_DEMO_DATA', true),
     subgraphs,
     inventoryUrl:
