@@ -18,14 +18,17 @@ async function main(): Promise<void> {
     const gateway = await createGatewayServer(config, logger);
     const listening = await listen(gateway.listener, config.gateway.port, config.host);
     logger.info(`listening on ${listening.url}/graphql`, { supergraph: config.gateway.supergraphPath });
+    const metricsListening = gateway.metricsListener
+      ? await listen(gateway.metricsListener, config.gateway.metrics.port!, config.host)
+      : undefined;
+    if (metricsListening) logger.info(`metrics on ${metricsListening.url}/metrics`);
     process.on('SIGHUP', () => gateway.reloadSupergraph());
     let stopping = false;
     const shutdown = (signal: string) => {
       if (stopping) return;
       stopping = true;
       logger.info(`${signal} received, draining`);
-      void listening
-        .close()
+      void Promise.all([listening.close(), metricsListening?.close()])
         .then(() => gateway.stop())
         .then(() => process.exit(0));
     };

@@ -114,6 +114,14 @@ export function createGatewayMetrics() {
       'gateway_subgraph_errors_total',
       'Subgraph requests that failed (network, timeout, non-2xx).',
     ),
+    edgeRejections: new Counter(
+      'gateway_edge_rejections_total',
+      'Requests refused at the edge before execution, by stage (trusted_documents, persisted_query, document_limits, operation, rate_limit, demand_control) and code.',
+    ),
+    trustedDocuments: new Counter(
+      'gateway_trusted_documents_total',
+      'Documents checked against the trusted documents manifest, by result (known, unknown, rejected).',
+    ),
     subgraphDuration: new Histogram(
       'gateway_subgraph_request_duration_seconds',
       'Subgraph request duration in seconds.',

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type http from 'node:http';
 import { ApolloGateway } from '@apollo/gateway';
@@ -30,11 +31,15 @@ import { installPlanExecutor } from './execution/executor';
 import { explorerHtml } from './explorer';
 import { createEntityKeyIndex, type EntityKeyIndex } from './fetch/entity-keys';
 import { createSubgraphHttpClient } from './fetch/http-client';
+import { createEdge } from './edge/pipeline';
+import { graphQLParams, sendRejection, type EdgeRequest } from './edge/request';
 import { createInboundDeduplicator } from './inbound';
 import { createGatewayMetrics } from './metrics';
 
 export interface GatewayServer {
   listener: http.RequestListener;
+  /** `/metrics` alone, for its own port (METRICS_PORT); undefined when metrics are served on the public port. */
+  metricsListener: http.RequestListener | undefined;
   metrics: ReturnType<typeof createGatewayMetrics>;
   cacheStore: CacheStore;
   entityCache: EntityCache | undefined;
@@ -43,6 +48,15 @@ export interface GatewayServer {
   /** Re-reads the supergraph file; the new schema serves the next request, in-flight requests finish on the old. */
   reloadSupergraph(): void;
   stop(): Promise<void>;
+}
+
+/** Constant-time comparison of an `Authorization: Bearer` header with the expected token. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const match = header === undefined ? null : /^Bearer\s+(\S+)$/i.exec(header);
+  if (!match) return false;
+  const given = crypto.createHash('sha256').update(match[1]!).digest();
+  const expected = crypto.createHash('sha256').update(token).digest();
+  return crypto.timingSafeEqual(given, expected);
 }
 
 export interface GatewayDependencies {
@@ -141,12 +155,27 @@ export async function createGatewayServer(
   }
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
-    config.development
+    settings.explorer
       ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
       : ApolloServerPluginLandingPageDisabled(),
     ApolloServerPluginUsageReportingDisabled(),
     ApolloServerPluginSchemaReportingDisabled(),
   ];
+  // A persisted query the gateway does not know (or APQ turned off) is the client's to fix: 400, not 200, so
+  // that every client mistake is a 4xx. Apollo Client's persisted-query link retries with the full text on
+  // either status.
+  plugins.push({
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single') return;
+          const codes = response.body.singleResult.errors?.map((error) => error.extensions?.code);
+          if (codes?.some((code) => code === 'PERSISTED_QUERY_NOT_FOUND' || code === 'PERSISTED_QUERY_NOT_SUPPORTED'))
+            response.http.status = 400;
+        },
+      };
+    },
+  });
   if (settings.debugExtensions) {
     // What this request did on the network, as Apollo Router and Cosmo show it in development.
     plugins.push({
@@ -169,7 +198,7 @@ export async function createGatewayServer(
     // Our entry points own SIGTERM/SIGINT and the shutdown order; Apollo's own handler would race them.
     stopOnTerminationSignals: false,
     formatError: maskUnexpectedErrors(config.development),
-    introspection: true,
+    introspection: settings.introspection,
     persistedQueries: settings.persistedQueries ? { cache: persistedQueryCache(cacheStore) } : false,
     plugins,
     logger: gatewayLogger,
@@ -178,11 +207,20 @@ export async function createGatewayServer(
   const authenticate = createAuthenticator(settings.jwt);
   const inbound = createInboundDeduplicator(settings.dedupInbound, metrics);
 
+  const edge = createEdge(config, logger, metrics);
+
+  // The request path, in order: who is calling, the body, then each edge duty (gateway/edge/*), then Apollo.
   const graphql: RouteHandler = async (req, res) => {
     const started = performance.now();
     try {
       const caller = await authenticate(req);
       const body = await readGraphQLBody(req, settings.bodyLimitBytes);
+      const request: EdgeRequest = { req, caller, body, params: graphQLParams(req, body) };
+      const rejection = await edge.check(request);
+      if (rejection) {
+        sendRejection(res, rejection);
+        return;
+      }
       const execute = () => runGraphQL(apollo, req, body, async () => ({ caller, stats: newRequestStats() }));
       writeGraphQLResult(res, await inbound.run(req, body, caller, execute));
     } finally {
@@ -209,24 +247,44 @@ export async function createGatewayServer(
     });
   };
 
-  const listener = createRouter(
-    {
-      '/': graphql,
-      '/graphql': graphql,
-      '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-      '/readyz': readiness,
-      '/metrics': (_req, res) => {
-        const body = metrics.render();
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-        res.end(body);
-      },
-      '/explorer': (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' });
-        res.end(explorerHtml);
-      },
-    },
-    (error, req) => logger.error('request failed', { url: req.url, error: messageOf(error) }),
-  );
+  // /metrics: on the public port unless configured off it (production without a token, or METRICS_PORT),
+  // behind a bearer token when METRICS_TOKEN is set.
+  const metricsRoute: RouteHandler = (req, res) => {
+    const token = settings.metrics.token;
+    if (token !== undefined && !bearerMatches(req.headers.authorization, token)) {
+      sendJson(
+        res,
+        401,
+        {
+          errors: [
+            { message: 'GET /metrics needs the METRICS_TOKEN bearer token', extensions: { code: 'UNAUTHENTICATED' } },
+          ],
+        },
+        { 'www-authenticate': 'Bearer' },
+      );
+      return;
+    }
+    const body = metrics.render();
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    res.end(body);
+  };
+  const routes: Record<string, RouteHandler> = {
+    '/': graphql,
+    '/graphql': graphql,
+    '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+    '/readyz': readiness,
+  };
+  if (settings.metrics.public) routes['/metrics'] = metricsRoute;
+  if (settings.explorer)
+    routes['/explorer'] = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' });
+      res.end(explorerHtml);
+    };
+  const onRouteError = (error: unknown, req: http.IncomingMessage) =>
+    logger.error('request failed', { url: req.url, error: messageOf(error) });
+  const metricsListener =
+    settings.metrics.port !== undefined ? createRouter({ '/metrics': metricsRoute }, onRouteError) : undefined;
+  const listener = createRouter(routes, onRouteError);
 
   // Writes that did not pass through this replica (another replica's, service to service, the recovery loop)
   // reach it on the change stream.
@@ -249,6 +307,7 @@ export async function createGatewayServer(
 
   return {
     listener,
+    metricsListener,
     metrics,
     cacheStore,
     get entityCache() {

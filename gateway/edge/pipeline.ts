@@ -1,0 +1,52 @@
+import type { Config } from '../../lib/config';
+import type { Logger } from '../../lib/logger';
+import type { GatewayMetrics } from '../metrics';
+import { createDocumentLimits } from './document-limits';
+import { checkPersistedQuery, resolveOperation } from './operation';
+import type { EdgeRejection, EdgeRequest, StageResult } from './request';
+import { createTrustedDocuments } from './trusted-documents';
+
+/**
+ * The gateway's edge duties, composed in order: each stage is one module of `gateway/edge/`, with its own
+ * options and tests. A stage either passes the request on (possibly having learned something about it) or
+ * rejects it with a 4xx; the first rejection is the answer, counted by stage and code.
+ *
+ * 1. trusted documents: an unknown document is refused before it is even parsed (enforce mode);
+ * 2. persisted query shape: a malformed APQ extension or a hash that does not match the query;
+ * 3. document limits: parse once (bounded tokens and nesting), measure depth, aliases, root fields...;
+ * 4. operation: which operation runs (several without `operationName`, an unknown name, a subscription).
+ */
+export interface Edge {
+  check(request: EdgeRequest): Promise<EdgeRejection | undefined>;
+}
+
+type Stage = { name: string; run(request: EdgeRequest): StageResult | Promise<StageResult> };
+
+export function createEdge(config: Readonly<Config>, logger: Logger, metrics: GatewayMetrics): Edge {
+  const settings = config.gateway;
+  const stages: Stage[] = [];
+  if (settings.trustedDocuments.mode !== 'off') {
+    const trusted = createTrustedDocuments(settings.trustedDocuments, {
+      onDocument: (result) => metrics.trustedDocuments.inc({ result }),
+      onFirstUnknown: (id) => logger.warn('trusted documents: a document not in the manifest ran', { documentId: id }),
+    });
+    logger.info(`trusted documents: ${settings.trustedDocuments.mode}, ${trusted.size} in the manifest`);
+    stages.push({ name: 'trusted_documents', run: trusted.check });
+  }
+  stages.push({ name: 'persisted_query', run: checkPersistedQuery });
+  if (settings.limits) stages.push({ name: 'document_limits', run: createDocumentLimits(settings.limits).check });
+  stages.push({ name: 'operation', run: resolveOperation });
+
+  return {
+    async check(request) {
+      for (const stage of stages) {
+        const rejection = await stage.run(request);
+        if (rejection) {
+          metrics.edgeRejections.inc({ stage: stage.name, code: rejection.code });
+          return rejection;
+        }
+      }
+      return undefined;
+    },
+  };
+}
