@@ -83,7 +83,8 @@ export function checkDocument(query: string, limits: DocumentLimits): DocumentVe
   try {
     document = parse(query, { noLocation: true, maxTokens: limits.maxTokens });
   } catch (error) {
-    if (error instanceof GraphQLError && /more than \d+ tokens/.test(error.message))
+    // graphql-js 16 says "more that N tokens" (sic); accept either spelling.
+    if (error instanceof GraphQLError && /more th(?:an|at) \d+ tokens/.test(error.message))
       return {
         kind: 'rejected',
         rejection: exceeded('maxTokens', limits.maxTokens, `more than ${limits.maxTokens}`),
