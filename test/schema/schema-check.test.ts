@@ -167,6 +167,15 @@ describe('output formats', () => {
     );
   });
 
+  it("reports every valid operation's cost in text and markdown", () => {
+    const text = runCli(args, workDir).stdout;
+    expect(text).toContain('PASS  Operation cost (no default budget, default list size 10)');
+    expect(text).toMatch(/ProductPage +1 +1 +-/);
+    const markdown = runCli([...args, '--format', 'markdown'], workDir).stdout;
+    expect(markdown).toContain('| Operation cost | ✅ 0 over budget |');
+    expect(markdown).toContain('| ProductPage | 1 | 1 | – |  |');
+  });
+
   it('plans one operation with its hop counts', () => {
     const { exitCode, stdout } = runCli(
       ['plan', 'operations/shop.graphql', '--name', 'ProductPage', '--config', 'supergraph.yaml'],
@@ -185,7 +194,7 @@ describe('output formats', () => {
 });
 
 describe("the repository's own schema/", () => {
-  it('passes check: the committed supergraph is fresh and every operation validates and plans within budget', () => {
+  it('passes check: the committed supergraph is fresh and every operation validates, plans and costs within budget', () => {
     const { exitCode, stdout, stderr } = runCli(['check', '--format', 'json'], projectRoot);
     expect(stderr).toBe('');
     const report = JSON.parse(stdout) as CheckReport;
@@ -193,6 +202,9 @@ describe("the repository's own schema/", () => {
     expect(report.checks.operations.operations.length).toBeGreaterThanOrEqual(12);
     expect(report.checks.operations.operations.filter((operation) => operation.status === 'fail')).toEqual([]);
     expect(report.checks.hops.operations.filter((result) => result.status === 'fail')).toEqual([]);
+    expect(report.checks.cost.defaultBudget).toEqual(expect.any(Number));
+    expect(report.checks.cost.operations).toHaveLength(report.checks.operations.operations.length);
+    expect(report.checks.cost.operations.filter((result) => result.status === 'fail')).toEqual([]);
     expect(exitCode).toBe(0);
   });
 });

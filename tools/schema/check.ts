@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createCostModel } from '../../gateway/edge/demand-control';
 import { committedSupergraphFreshness, composeSubgraphs, readSubgraphs, type CompositionIssue } from './compose';
 import type { SchemaConfig } from './config';
 import { diffSchemas, type SchemaChange } from './diff';
@@ -11,6 +12,8 @@ import {
   type ChangesSection,
   type CheckReport,
   type CompositionSection,
+  type CostResult,
+  type CostSection,
   type HopResult,
   type HopsSection,
   type OperationResult,
@@ -29,7 +32,7 @@ export interface CheckOptions {
 
 type Shown = (file: string) => string;
 
-/** An operation looked at against both schemas: the input of the changes, operations and hops sections. */
+/** An operation looked at against both schemas: the input of the changes, operations, hops and cost sections. */
 interface CheckedOperation {
   readonly operation: ClientOperation;
   readonly validationErrors: readonly string[];
@@ -38,7 +41,7 @@ interface CheckedOperation {
 }
 
 /**
- * Runs the four checks in one pass over the config. Inputs that cannot be read are reported before any check
+ * Runs the five checks in one pass over the config. Inputs that cannot be read are reported before any check
  * runs (exit 2); everything after that is a check result (exit 0 or 1). When composition fails there is no new
  * schema, so the later checks are reported as skipped rather than guessed.
  */
@@ -69,6 +72,7 @@ export function runCheck(options: CheckOptions): Loaded<CheckReport> {
       changes: skippedChanges(reason, base.value ? shown(base.value.origin) : null),
       operations: operationsSection([], shown, reason),
       hops: skippedHops(reason),
+      cost: skippedCost(reason, config),
     };
   } else {
     const freshness = committedSupergraphFreshness(config.supergraphFile, composition.supergraphSdl);
@@ -89,6 +93,7 @@ export function runCheck(options: CheckOptions): Loaded<CheckReport> {
           ),
       operations: operationsSection(checked, shown, null),
       hops: hopsSection(checked, target.value, base.value, config, shown),
+      cost: costSection(checked, target.value, base.value, config, shown),
     };
   }
 
@@ -260,6 +265,48 @@ function hopsSection(
   return { status: failing ? 'fail' : 'pass', skippedReason: null, defaultBudget, operations: results };
 }
 
+/**
+ * Costs every operation that validates against the new schema with the gateway's own cost model, so the check
+ * and the gateway's limit agree; the base supergraph's cost is reported beside it. An operation fails only when
+ * it is over its budget: a cost that rises within budget is a reviewer's call, not a failure. Operations are
+ * costed without variables, so slicing arguments take the operation's variable defaults or the schema's.
+ */
+function costSection(
+  checked: readonly CheckedOperation[],
+  target: LoadedSchema,
+  base: LoadedSchema | undefined,
+  config: SchemaConfig,
+  shown: Shown,
+): CostSection {
+  const { maxCost, perOperation, defaultListSize } = config.costBudget;
+  const targetModel = createCostModel(target.sdl, { defaultListSize });
+  const baseModel =
+    base && base.sdl.trimEnd() !== target.sdl.trimEnd() ? createCostModel(base.sdl, { defaultListSize }) : targetModel;
+  const results: CostResult[] = [];
+  for (const { operation, validationErrors, validAgainstBase } of checked) {
+    if (validationErrors.length > 0) continue;
+    const cost = targetModel.costOf(operation.document, operation.name, undefined);
+    const budget = perOperation.get(operation.name) ?? maxCost ?? null;
+    const overBudget = budget !== null && cost > budget;
+    results.push({
+      name: operation.name,
+      file: shown(operation.file),
+      status: overBudget ? 'fail' : 'pass',
+      cost,
+      base: base && validAgainstBase ? baseModel.costOf(operation.document, operation.name, undefined) : null,
+      budget,
+      overBudget,
+    });
+  }
+  return {
+    status: results.some((result) => result.status === 'fail') ? 'fail' : 'pass',
+    skippedReason: null,
+    defaultBudget: maxCost ?? null,
+    defaultListSize,
+    operations: results,
+  };
+}
+
 const skippedChanges = (reason: string, base: string | null): ChangesSection => ({
   status: 'skipped',
   skippedReason: reason,
@@ -272,5 +319,13 @@ const skippedHops = (reason: string): HopsSection => ({
   status: 'skipped',
   skippedReason: reason,
   defaultBudget: null,
+  operations: [],
+});
+
+const skippedCost = (reason: string, config: SchemaConfig): CostSection => ({
+  status: 'skipped',
+  skippedReason: reason,
+  defaultBudget: config.costBudget.maxCost ?? null,
+  defaultListSize: config.costBudget.defaultListSize,
   operations: [],
 });

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseDocument } from 'yaml';
+import { DEFAULT_DEMAND_CONTROL } from '../../gateway/edge/demand-control';
 import { inputError, loaded, readInputFile, type Loaded } from './input';
 
 /**
@@ -17,6 +18,7 @@ export interface SchemaConfig {
   /** False when the operations folder is only the default, so a missing folder means "no operations yet". */
   readonly operationsDirConfigured: boolean;
   readonly budget: HopBudget;
+  readonly costBudget: CostBudget;
   /** Keys we did not recognise outside `checks:` (rover may know them); reported, not fatal. */
   readonly warnings: readonly string[];
 }
@@ -35,14 +37,29 @@ export interface HopBudget {
   readonly perOperation: ReadonlyMap<string, number>;
 }
 
+export interface CostBudget {
+  /** Default ceiling on every operation's static cost (`@cost`/`@listSize`); undefined means no ceiling. */
+  readonly maxCost: number | undefined;
+  readonly perOperation: ReadonlyMap<string, number>;
+  /** The list size assumed where the schema gives none: the gateway's COST_DEFAULT_LIST_SIZE (default 10). */
+  readonly defaultListSize: number;
+}
+
 export const DEFAULT_CONFIG_FILE = path.join('schema', 'supergraph.yaml');
 const DEFAULT_SUPERGRAPH_FILE = 'supergraph.graphql';
 const DEFAULT_OPERATIONS_DIR = 'operations';
 
 const TOP_LEVEL_KEYS = new Set(['federation_version', 'subgraphs', 'checks']);
 const SUBGRAPH_KEYS = new Set(['routing_url', 'schema']);
-const CHECKS_KEYS = new Set(['supergraph', 'operations', 'max_sequential_fetches', 'operation_budgets']);
-const OPERATION_BUDGET_KEYS = new Set(['max_sequential_fetches']);
+const CHECKS_KEYS = new Set([
+  'supergraph',
+  'operations',
+  'max_sequential_fetches',
+  'max_cost',
+  'default_list_size',
+  'operation_budgets',
+]);
+const OPERATION_BUDGET_KEYS = new Set(['max_sequential_fetches', 'max_cost']);
 
 type YamlMap = Record<string, unknown>;
 
@@ -119,18 +136,33 @@ export function parseConfig(raw: unknown, configFile: string): Loaded<SchemaConf
 
   const defaultBudget = parseBudget(checks.max_sequential_fetches);
   if (!defaultBudget.ok) return fail('checks.max_sequential_fetches', defaultBudget.error);
+  const defaultCostBudget = parseBudget(checks.max_cost);
+  if (!defaultCostBudget.ok) return fail('checks.max_cost', defaultCostBudget.error);
+  const defaultListSize = checks.default_list_size ?? DEFAULT_DEMAND_CONTROL.defaultListSize;
+  if (typeof defaultListSize !== 'number' || !Number.isInteger(defaultListSize) || defaultListSize < 0) {
+    return fail(
+      'checks.default_list_size',
+      `must be a whole number of at least 0 (got ${JSON.stringify(defaultListSize)})`,
+    );
+  }
   const perOperation = new Map<string, number>();
+  const costPerOperation = new Map<string, number>();
   const overrides = checks.operation_budgets ?? {};
   if (!isMap(overrides)) return fail('checks.operation_budgets', 'must map operation names to budgets');
   for (const [operationName, override] of Object.entries(overrides)) {
     const key = `checks.operation_budgets.${operationName}`;
-    if (!isMap(override)) return fail(key, 'must be a mapping such as `{ max_sequential_fetches: 4 }`');
+    if (!isMap(override)) {
+      return fail(key, 'must be a mapping such as `{ max_sequential_fetches: 4 }` or `{ max_cost: 2000 }`');
+    }
     for (const overrideKey of Object.keys(override)) {
       if (!OPERATION_BUDGET_KEYS.has(overrideKey)) return fail(`${key}.${overrideKey}`, 'is not a known key');
     }
     const budget = parseBudget(override.max_sequential_fetches);
     if (!budget.ok) return fail(`${key}.max_sequential_fetches`, budget.error);
     if (budget.value !== undefined) perOperation.set(operationName, budget.value);
+    const costBudget = parseBudget(override.max_cost);
+    if (!costBudget.ok) return fail(`${key}.max_cost`, costBudget.error);
+    if (costBudget.value !== undefined) costPerOperation.set(operationName, costBudget.value);
   }
 
   return loaded(
@@ -142,6 +174,11 @@ export function parseConfig(raw: unknown, configFile: string): Loaded<SchemaConf
       operationsDir: path.resolve(dir, operations),
       operationsDirConfigured: checks.operations !== undefined,
       budget: Object.freeze({ maxSequentialFetches: defaultBudget.value, perOperation }),
+      costBudget: Object.freeze({
+        maxCost: defaultCostBudget.value,
+        perOperation: costPerOperation,
+        defaultListSize,
+      }),
       warnings: Object.freeze(warnings),
     }),
   );

@@ -3,6 +3,7 @@ import type {
   ChangeEntry,
   CheckedChangeEntry,
   CheckReport,
+  CostResult,
   DiffReport,
   HopResult,
   PlanReport,
@@ -39,7 +40,7 @@ export const renderJson = (report: CheckReport | DiffReport | PlanReport): strin
 // Text, for people at a terminal or reading a CI log.
 
 export function renderCheckText(report: CheckReport, style: Style): string {
-  const { composition, changes, operations, hops } = report.checks;
+  const { composition, changes, operations, hops, cost } = report.checks;
   const lines: string[] = [];
   const indent = '      ';
   lines.push(style.bold(`Schema check: ${report.config} (${subgraphList(report.subgraphs)})`), '');
@@ -102,6 +103,28 @@ export function renderCheckText(report: CheckReport, style: Style): string {
     const table = alignColumns([['operation', 'fetches', 'sequential', 'base', 'budget', ''], ...rows]);
     table.forEach((row, index) => {
       const result = hops.operations[index - 1];
+      const styled = index === 0 ? style.dim(row) : result?.status === 'fail' ? style.red(row) : row;
+      lines.push(indent + styled);
+    });
+  }
+  lines.push('');
+
+  const costBudgetText = cost.defaultBudget === null ? 'no default budget' : `budget ${cost.defaultBudget}`;
+  lines.push(
+    `${badge(cost.status, style)}  ${style.bold('Operation cost')} (${costBudgetText}, default list size ${cost.defaultListSize})`,
+  );
+  if (cost.skippedReason) lines.push(`${indent}skipped: ${cost.skippedReason}`);
+  if (cost.operations.length > 0) {
+    const rows = cost.operations.map((result) => [
+      result.name,
+      String(result.cost),
+      result.base === null ? '-' : String(result.base),
+      result.budget === null ? '-' : String(result.budget),
+      costVerdict(result),
+    ]);
+    const table = alignColumns([['operation', 'cost', 'base', 'budget', ''], ...rows]);
+    table.forEach((row, index) => {
+      const result = cost.operations[index - 1];
       const styled = index === 0 ? style.dim(row) : result?.status === 'fail' ? style.red(row) : row;
       lines.push(indent + styled);
     });
@@ -214,6 +237,12 @@ function hopVerdict(result: HopResult): string {
   return '';
 }
 
+function costVerdict(result: CostResult): string {
+  if (result.overBudget) return `over budget ${result.budget}`;
+  if (result.base === null || result.base === result.cost) return '';
+  return result.cost > result.base ? `up from ${result.base}` : `down from ${result.base}`;
+}
+
 function alignColumns(rows: readonly string[][]): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, column) => (widths[column] = Math.max(widths[column] ?? 0, cell.length)));
@@ -231,7 +260,7 @@ function alignColumns(rows: readonly string[][]): string[] {
 const MARK: Record<SectionStatus, string> = { pass: '✅', fail: '❌', skipped: '⏭️' };
 
 export function renderCheckMarkdown(report: CheckReport): string {
-  const { composition, changes, operations, hops } = report.checks;
+  const { composition, changes, operations, hops, cost } = report.checks;
   const out: string[] = [];
   out.push(`### ${report.ok ? '✅ Schema check passed' : '❌ Schema check failed'}`, '');
   out.push(`Config ${code(report.config)}: ${subgraphList(report.subgraphs, code)}.`, '');
@@ -250,6 +279,9 @@ export function renderCheckMarkdown(report: CheckReport): string {
   );
   out.push(
     `| Network hops | ${MARK[hops.status]} ${hops.operations.filter((result) => result.status === 'fail').length} over base or budget |`,
+  );
+  out.push(
+    `| Operation cost | ${MARK[cost.status]} ${cost.operations.filter((result) => result.status === 'fail').length} over budget |`,
   );
   out.push('');
 
@@ -302,6 +334,18 @@ export function renderCheckMarkdown(report: CheckReport): string {
     for (const result of hops.operations) {
       out.push(
         `| ${result.name} | ${result.fetches} | ${result.sequentialFetches} | ${result.base?.sequentialFetches ?? '–'} | ${result.budget ?? '–'} | ${result.status === 'fail' ? '❌ ' : ''}${cell(hopVerdict(result))} |`,
+      );
+    }
+    out.push('');
+  }
+
+  if (cost.operations.length > 0) {
+    const budget = cost.defaultBudget === null ? '' : ` (budget: ${cost.defaultBudget})`;
+    out.push(`#### Operation cost${budget}`, '');
+    out.push('| Operation | Cost | Base | Budget | |', '| --- | ---: | ---: | ---: | --- |');
+    for (const result of cost.operations) {
+      out.push(
+        `| ${result.name} | ${result.cost} | ${result.base ?? '–'} | ${result.budget ?? '–'} | ${result.status === 'fail' ? '❌ ' : ''}${cell(costVerdict(result))} |`,
       );
     }
     out.push('');

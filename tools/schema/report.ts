@@ -86,6 +86,25 @@ export interface HopsSection {
   readonly operations: readonly HopResult[];
 }
 
+export interface CostResult extends OperationRef {
+  readonly status: 'pass' | 'fail';
+  /** Static cost from `@cost` and `@listSize`, as the gateway computes it (variables at their defaults). */
+  readonly cost: number;
+  /** The same operation costed over the base supergraph; null when there is none or it was not valid there. */
+  readonly base: number | null;
+  readonly budget: number | null;
+  readonly overBudget: boolean;
+}
+
+export interface CostSection {
+  readonly status: SectionStatus;
+  readonly skippedReason: string | null;
+  readonly defaultBudget: number | null;
+  /** The list size assumed where the schema gives none (`checks.default_list_size`, the gateway's default 10). */
+  readonly defaultListSize: number;
+  readonly operations: readonly CostResult[];
+}
+
 export interface CheckReport {
   readonly version: typeof REPORT_VERSION;
   readonly command: 'check';
@@ -98,6 +117,7 @@ export interface CheckReport {
     readonly changes: ChangesSection;
     readonly operations: OperationsSection;
     readonly hops: HopsSection;
+    readonly cost: CostSection;
   };
 }
 
