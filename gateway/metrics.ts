@@ -122,6 +122,11 @@ export function createGatewayMetrics() {
       'gateway_trusted_documents_total',
       'Documents checked against the trusted documents manifest, by result (known, unknown, rejected).',
     ),
+    operationCost: new Histogram(
+      'gateway_operation_cost',
+      'Static cost of each operation (demand control, from @cost and @listSize), by operation type.',
+      [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 100_000],
+    ),
     subgraphDuration: new Histogram(
       'gateway_subgraph_request_duration_seconds',
       'Subgraph request duration in seconds.',

@@ -1,9 +1,10 @@
 import type { Config } from '../../lib/config';
 import type { Logger } from '../../lib/logger';
 import type { GatewayMetrics } from '../metrics';
+import type { CostModel } from './demand-control';
 import { createDocumentLimits } from './document-limits';
 import { checkPersistedQuery, resolveOperation } from './operation';
-import type { EdgeRejection, EdgeRequest, StageResult } from './request';
+import { reject, type EdgeRejection, type EdgeRequest, type StageResult } from './request';
 import { createTrustedDocuments } from './trusted-documents';
 
 /**
@@ -14,15 +15,29 @@ import { createTrustedDocuments } from './trusted-documents';
  * 1. trusted documents: an unknown document is refused before it is even parsed (enforce mode);
  * 2. persisted query shape: a malformed APQ extension or a hash that does not match the query;
  * 3. document limits: parse once (bounded tokens and nesting), measure depth, aliases, root fields...;
- * 4. operation: which operation runs (several without `operationName`, an unknown name, a subscription).
+ * 4. operation: which operation runs (several without `operationName`, an unknown name, a subscription);
+ * 5. demand control: the operation's static cost from `@cost`/`@listSize`, refused over `COST_MAX`.
  */
 export interface Edge {
   check(request: EdgeRequest): Promise<EdgeRejection | undefined>;
 }
 
+/** Apollo Router's code for the same rejection. */
+export const COST_LIMIT_CODE = 'COST_ESTIMATED_TOO_EXPENSIVE';
+
 type Stage = { name: string; run(request: EdgeRequest): StageResult | Promise<StageResult> };
 
-export function createEdge(config: Readonly<Config>, logger: Logger, metrics: GatewayMetrics): Edge {
+export interface EdgeDependencies {
+  /** The cost model of the supergraph being served (it follows reloads). */
+  costModel(): CostModel | undefined;
+}
+
+export function createEdge(
+  config: Readonly<Config>,
+  logger: Logger,
+  metrics: GatewayMetrics,
+  dependencies: EdgeDependencies,
+): Edge {
   const settings = config.gateway;
   const stages: Stage[] = [];
   if (settings.trustedDocuments.mode !== 'off') {
@@ -36,6 +51,23 @@ export function createEdge(config: Readonly<Config>, logger: Logger, metrics: Ga
   stages.push({ name: 'persisted_query', run: checkPersistedQuery });
   if (settings.limits) stages.push({ name: 'document_limits', run: createDocumentLimits(settings.limits).check });
   stages.push({ name: 'operation', run: resolveOperation });
+  const cost = settings.cost;
+  stages.push({
+    name: 'demand_control',
+    run(request) {
+      const model = dependencies.costModel();
+      if (!model || !request.document || !request.operation) return undefined;
+      request.cost = model.costOf(request.document, request.params?.operationName, request.params?.variables);
+      metrics.operationCost.observe(request.cost, { operation: request.operation.operation });
+      if (!cost.enabled || request.cost <= cost.maxCost) return undefined;
+      return reject(
+        400,
+        COST_LIMIT_CODE,
+        `The operation's estimated cost (${request.cost}) exceeds the maximum of ${cost.maxCost} (COST_MAX)`,
+        { cost: request.cost, maxCost: cost.maxCost },
+      );
+    },
+  });
 
   return {
     async check(request) {

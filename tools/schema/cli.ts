@@ -4,6 +4,7 @@
  * docs/schema-checks.md. `run` does all the work against injected streams and returns the exit code, so tests
  * drive it in-process; the bottom of this file is the only part that touches the real process.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,7 +33,14 @@ import {
 } from './format';
 import { planOperation } from './hops';
 import { displayPath, type Loaded } from './input';
-import { listOperationFiles, loadOperationFiles, validateOperation } from './operations';
+import { print } from 'graphql';
+import {
+  listOperationFiles,
+  loadOperationFiles,
+  loadOperations,
+  validateOperation,
+  type ClientOperation,
+} from './operations';
 import { REPORT_VERSION, summarise, type DiffReport, type PlanReport } from './report';
 import { loadSchemaFile, schemaFromSdl } from './supergraph';
 
@@ -60,6 +68,9 @@ Commands:
       Schema changes only; the target defaults to composing --config.
   plan <operation file> [--name OPERATION] [--supergraph FILE] [--config FILE] [--format text|json]
       The query plan of one operation and its fetch counts.
+  manifest [--config FILE] [--operations DIR] [--out FILE|-] [--check]
+      The trusted documents manifest (Apollo's persisted query manifest format) of the client
+      operations, for the gateway's TRUSTED_DOCUMENTS; --check fails when the file is not up to date.
 
 Exit codes: 0 pass, 1 a check failed, 2 bad usage or unreadable input.
 Defaults: --config ${DEFAULT_CONFIG_FILE}; the supergraph and operations folder come from its checks: section.
@@ -85,6 +96,8 @@ export function run(argv: readonly string[], io: CliIo): number {
         return diffCommand(rest, io, style);
       case 'plan':
         return planCommand(rest, io, style);
+      case 'manifest':
+        return manifestCommand(rest, io, style);
       case 'help':
       case '--help':
       case '-h':
@@ -330,6 +343,90 @@ function planCommand(args: readonly string[], io: CliIo, style: Style): number {
   };
   io.stdout.write(format === 'json' ? renderJson(report) : renderPlanText(report, style));
   return EXIT_OK;
+}
+
+/** The default manifest file: beside the config file, as `trusted-documents.json`. */
+export const MANIFEST_FILE = 'trusted-documents.json';
+
+/**
+ * Writes the trusted documents manifest: every named client operation, printed with exactly the fragments it
+ * spreads, keyed by the SHA-256 of that text. The gateway (TRUSTED_DOCUMENTS=enforce) then runs only these;
+ * the same operations are the ones `check` validates against every schema change.
+ */
+function manifestCommand(args: readonly string[], io: CliIo, style: Style): number {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      config: { type: 'string' },
+      operations: { type: 'string' },
+      out: { type: 'string' },
+      check: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const config = loadConfigFrom(values.config, io);
+  if (!config.ok) return reportInputError(config.error, io);
+  const dir = values.operations === undefined ? config.value.operationsDir : path.resolve(io.cwd, values.operations);
+  const operationSet = loadOperations(
+    dir,
+    true,
+    values.operations === undefined ? 'operations folder' : '--operations',
+  );
+  if (!operationSet.ok) return reportInputError(operationSet.error, io);
+  const problems = operationSet.value.problems;
+  if (problems.length > 0) {
+    for (const problem of problems)
+      io.stderr.write(`${style.red('invalid')} ${displayPath(problem.file, io.cwd)}: ${problem.message}\n`);
+    return EXIT_CHECK_FAILED;
+  }
+  const contents = trustedDocumentsManifest(operationSet.value.operations);
+  if (values.out === '-') {
+    io.stdout.write(contents);
+    return EXIT_OK;
+  }
+  const outFile =
+    values.out === undefined
+      ? path.join(path.dirname(config.value.file), MANIFEST_FILE)
+      : path.resolve(io.cwd, values.out);
+  const shown = displayPath(outFile, io.cwd);
+  if (values.check) {
+    const current = fs.existsSync(outFile) ? fs.readFileSync(outFile, 'utf8') : undefined;
+    if (current === contents) {
+      io.stdout.write(`${shown} is up to date (${operationSet.value.operations.length} operations)\n`);
+      return EXIT_OK;
+    }
+    io.stderr.write(
+      `${style.red('stale')} ${shown} does not match the client operations; run: federation-schema manifest\n`,
+    );
+    return EXIT_CHECK_FAILED;
+  }
+  try {
+    fs.mkdirSync(path.dirname(outFile), { recursive: true });
+    fs.writeFileSync(outFile, contents);
+  } catch (error) {
+    return reportInputError(
+      `--out: cannot write ${outFile} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      io,
+    );
+  }
+  io.stdout.write(`Wrote ${operationSet.value.operations.length} trusted documents to ${shown}\n`);
+  return EXIT_OK;
+}
+
+/** Apollo's persisted query manifest, version 1, operations in name order. */
+export function trustedDocumentsManifest(operations: readonly ClientOperation[]): string {
+  const entries = operations
+    .map((operation) => {
+      const body = print(operation.document);
+      return {
+        id: crypto.createHash('sha256').update(body).digest('hex'),
+        name: operation.name,
+        type: operation.kind,
+        body,
+      };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return `${JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations: entries }, null, 2)}\n`;
 }
 
 function loadConfigFrom(flag: string | undefined, io: CliIo): Loaded<SchemaConfig> {
