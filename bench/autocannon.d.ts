@@ -11,6 +11,8 @@ declare module 'autocannon' {
       path?: string;
       headers?: Record<string, string>;
       body?: string;
+      /** Called before every send of this request; what it returns is sent (autocannon rebuilds the request). */
+      setupRequest?: (request: Request, context: Record<string, unknown>) => Request;
       /** Called with every response to this request; autocannon collects the body as a string. */
       onResponse?: (status: number, body: string, context: Record<string, unknown>, headers: Record<string, string>) => void;
     }

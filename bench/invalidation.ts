@@ -52,8 +52,19 @@ async function startReplica(env: Record<string, string>): Promise<Replica> {
   return { url, child };
 }
 
-async function graphql(url: string, query: string, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query }) });
+/** `headers` may depend on the body: a request straight to a subgraph is signed for its exact body. */
+async function graphql(
+  url: string,
+  query: string,
+  headers: Record<string, string> | ((body: string) => Record<string, string>) = {},
+): Promise<Record<string, unknown>> {
+  const request = JSON.stringify({ query });
+  const extra = typeof headers === 'function' ? headers(request) : headers;
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...extra },
+    body: request,
+  });
   const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
   if (body.errors) throw new Error(JSON.stringify(body.errors));
   return body.data!;
@@ -105,7 +116,8 @@ async function main(): Promise<void> {
     const [a, b] = replicas as [Replica, Replica];
     const now = Math.floor(Date.now() / 1000);
     const admin = { authorization: `Bearer ${signHs256({ sub: '1', scope: 'admin', exp: now + 3600 }, JWT_SECRET)}` };
-    const signedAdmin = callerHeaders(SERVICE_SECRET, { kind: 'user', userId: '1', admin: true });
+    const signedAdmin = (body: string) =>
+      callerHeaders(SERVICE_SECRET, { kind: 'user', userId: '1', admin: true }, body);
     const stock = async (url: string, sku: string) => ((await graphql(url, `{ product(sku: "${sku}") { stock } }`)).product as { stock: number }).stock;
 
     const measure = async (label: string, write: (sku: string) => Promise<void>) => {

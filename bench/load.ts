@@ -19,7 +19,13 @@ import type { BenchRequest } from './workloads';
 
 export interface LoadOptions {
   url: string;
-  headers: Record<string, string>;
+  /** The headers of a request with this body. */
+  headers(body: string): Record<string, string>;
+  /**
+   * Made again for every request sent, not once per load: headers that carry a dated signature (a subgraph's
+   * caller) would expire during a long load. Costs the load generator a request rebuild each time.
+   */
+  signsEachRequest?: boolean;
   requests: readonly BenchRequest[];
   connections: number;
   /** A request slower than this counts as a timeout (a transport error). */
@@ -64,9 +70,12 @@ function start(options: LoadOptions, durationSeconds: number, onBody: (status: n
       requests: options.requests.map((request) => ({
         method: 'POST',
         path,
-        headers: options.headers,
+        headers: options.headers(request.body),
         body: request.body,
         onResponse: onBody,
+        ...(options.signsEachRequest
+          ? { setupRequest: (built: autocannon.Request) => ({ ...built, headers: options.headers(request.body) }) }
+          : {}),
       })),
     },
     (error, result) => (error ? fail(error) : finish(result)),

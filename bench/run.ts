@@ -69,8 +69,18 @@ interface Answer {
   value: unknown;
 }
 
-async function post(url: string, headers: Record<string, string>, body: string): Promise<Answer> {
-  const response = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+/** `headers` may be made from the body: a request straight to a subgraph is signed for it. */
+async function post(
+  url: string,
+  headers: Record<string, string> | ((body: string) => Record<string, string>),
+  body: string,
+): Promise<Answer> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: typeof headers === 'function' ? headers(body) : headers,
+    body,
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
   const text = await response.text();
   let value: unknown;
   try {
@@ -84,7 +94,12 @@ async function post(url: string, headers: Record<string, string>, body: string):
 /** Where a target is asked, what it is sent, and which process serves it. */
 interface Endpoint {
   url: string;
-  headers: Record<string, string>;
+  /**
+   * The headers of a request with this body. A gateway's are the same for every request; a subgraph's carry a
+   * caller signed for the body and dated, so they are made again for every request.
+   */
+  headers(body: string): Record<string, string>;
+  signsEachRequest: boolean;
   requests: readonly BenchRequest[];
   serverPid: number;
   /** What the target must answer to a query request. */
@@ -106,7 +121,10 @@ class Bench {
     JWT_SECRET,
   );
   private readonly gatewayHeaders = { 'content-type': 'application/json', authorization: `Bearer ${this.token}` };
-  private readonly directHeaders = { 'content-type': 'application/json', ...benchCallerHeaders(SERVICE_SECRET) };
+  private readonly directHeaders = (body: string) => ({
+    'content-type': 'application/json',
+    ...benchCallerHeaders(SERVICE_SECRET, body),
+  });
   private readonly workloads = createWorkloads({ orderSku: ORDER_SKU });
   /** Redis serves ours-default's cache and the subgraphs' change events: its CPU is read, not counted as "other". */
   private readonly redisPids = findProcessesByName('redis-server');
@@ -250,6 +268,7 @@ class Bench {
       return {
         url: subgraph.url,
         headers: this.directHeaders,
+        signsEachRequest: true,
         requests: workload.direct.requests,
         serverPid: subgraph.process.pid,
         expected: async () => workload.direct.expected((await this.referenceAnswer(workload, this.firstQuery(workload))).value),
@@ -259,7 +278,8 @@ class Bench {
     if (!running) throw new Error(this.startErrors.get(target) ?? 'not started');
     const endpoint: Endpoint = {
       url: running.url,
-      headers: this.gatewayHeaders,
+      headers: () => this.gatewayHeaders,
+      signsEachRequest: false,
       requests: workload.requests,
       serverPid: running.process.pid,
       expected: async (request) => (await this.referenceAnswer(workload, request)).value,
@@ -369,6 +389,7 @@ class Bench {
       const loadOptions = {
         url: endpoint.url,
         headers: endpoint.headers,
+        signsEachRequest: endpoint.signsEachRequest,
         requests: endpoint.requests,
         connections: this.options.connections,
       };

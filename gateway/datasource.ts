@@ -318,7 +318,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     context: GatewayContext | undefined,
   ): Promise<FetchResult> {
     const payload = JSON.stringify(body);
-    const headers = callerHeaders(this.options.serviceSecret, caller);
+    const headers = callerHeaders(this.options.serviceSecret, caller, payload);
     let response: SubgraphResponse;
     const shareable = this.options.dedupInflight && operation === 'query';
     const key = shareable ? `${encodeCaller(caller) ?? ''}\u0000${payload}` : undefined;

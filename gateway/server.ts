@@ -20,6 +20,7 @@ import {
   writeGraphQLResult,
   type RouteHandler,
 } from '../lib/http';
+import { ANONYMOUS, callerHeaders } from '../lib/identity';
 import type { Logger } from '../lib/logger';
 import { createAuthenticator } from './auth';
 import { createEntityCache, type EntityCache } from './cache/entity-cache';
@@ -233,7 +234,8 @@ export async function createGatewayServer(
     const checks = await Promise.all(
       [...urls].map(async ([name, url]) => {
         try {
-          const response = await http.post(url, '{"query":"{__typename}"}', {}, 2000);
+          const probe = '{"query":"{__typename}"}';
+          const response = await http.post(url, probe, callerHeaders(config.serviceSecret, ANONYMOUS, probe), 2000);
           return [name, response.status === 200 ? 'up' : `HTTP ${response.status}`] as const;
         } catch {
           return [name, 'down'] as const;

@@ -1,23 +1,57 @@
 import crypto from 'node:crypto';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type FlattenedJWSInput,
+  type JWSHeaderParameters,
+  type KeyLike,
+} from 'jose';
 import type { Caller } from './identity';
 
 /**
- * JSON Web Token verification on node:crypto alone: HS256 with a shared secret, or RS256/ES256 with keys
- * from a JWKS URL. The algorithm comes from our configuration, never from the token, so `alg: none` and
- * algorithm-confusion tokens are rejected.
+ * JSON Web Token verification on `jose`: HS256 with a shared secret, and RS256, ES256, PS256 and EdDSA with keys
+ * from a JWKS URL. Which algorithms are accepted comes from our configuration, never from the token, so
+ * `alg: none` and algorithm confusion (HS256 "signed" with a public key) are refused before any key is looked at.
  */
+
+/** The token is not acceptable (bad signature, expired, wrong issuer...): the client's fault, a 401. */
 export class JwtError extends Error {
   override name = 'JwtError';
 }
 
+/** The signing keys could not be had (JWKS endpoint down, slow or answering garbage): our fault, a 503. */
+export class JwksUnavailableError extends Error {
+  override name = 'JwksUnavailableError';
+}
+
 export interface JwtOptions {
+  /** HS256 secret; absent: HS256 tokens are refused. */
   secret?: string;
+  /** JWKS URL for the asymmetric algorithms; absent: only HS256. */
   jwksUrl?: string;
+  /** Required `iss`, when set. */
   issuer?: string;
+  /** Required in `aud`, when set. */
   audience?: string;
-  /** Allowed clock skew in seconds. */
+  /** Allowed clock skew for `exp` and `nbf`, in seconds. Default 30. */
   clockToleranceSeconds?: number;
-  fetchJwks?: (url: string) => Promise<{ keys: crypto.JsonWebKey[] }>;
+  /**
+   * Least time between two JWKS fetches, so tokens with an unknown `kid` cannot make us fetch on every request;
+   * a key rotated in is picked up by the first such token after it. Default 30,000 ms.
+   */
+  jwksCooldownMs?: number;
+  /** Keys older than this are fetched again before use (so a removed key stops working). Default 600,000 ms. */
+  jwksMaxAgeMs?: number;
+  /** A JWKS fetch slower than this fails. Default 5,000 ms. */
+  jwksTimeoutMs?: number;
+  /**
+   * After a failed JWKS fetch, how long requests that would need a fetch are answered 503 at once instead of
+   * each trying again (tokens whose key we already hold keep working). Default 5,000 ms.
+   */
+  jwksRetryAfterMs?: number;
 }
 
 export interface JwtClaims {
@@ -31,47 +65,31 @@ export interface JwtClaims {
   [claim: string]: unknown;
 }
 
-const ASYMMETRIC: Record<string, { hash: string; dsaEncoding?: 'ieee-p1363' }> = {
-  RS256: { hash: 'sha256' },
-  ES256: { hash: 'sha256', dsaEncoding: 'ieee-p1363' },
-};
+/** What a JWKS may sign with. Each key serves only the algorithms its type (and its `alg`, when set) allows. */
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'ES256', 'PS256', 'EdDSA'];
+
+type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<KeyLike | Uint8Array>;
 
 export function createJwtVerifier(options: JwtOptions) {
-  const tolerance = options.clockToleranceSeconds ?? 30;
-  const jwks = options.jwksUrl ? createJwksCache(options.jwksUrl, options.fetchJwks ?? defaultFetchJwks) : undefined;
+  const secret = options.secret === undefined ? undefined : new TextEncoder().encode(options.secret);
+  const jwks = options.jwksUrl === undefined ? undefined : createJwksKeys(options.jwksUrl, options);
+  const algorithms = [...(secret ? ['HS256'] : []), ...(jwks ? ASYMMETRIC_ALGORITHMS : [])];
+  // jose checks `alg` against `algorithms` before it asks for a key, so each branch sees only its own algorithms.
+  const resolveKey: KeyResolver = async (header, token) => (header.alg === 'HS256' ? secret! : jwks!(header, token));
 
   async function verify(token: string): Promise<JwtClaims> {
-    const parts = token.split('.');
-    if (parts.length !== 3 || parts.some((part) => !/^[A-Za-z0-9_-]*$/.test(part))) {
-      throw new JwtError('Malformed token');
-    }
-    const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
-    const header = decodeJson(headerPart, 'header');
-    const alg = header.alg;
-    const signed = Buffer.from(`${headerPart}.${payloadPart}`);
-    const signature = Buffer.from(signaturePart, 'base64url');
-    if (alg === 'HS256' && options.secret) {
-      const expected = crypto.createHmac('sha256', options.secret).update(signed).digest();
-      if (expected.length !== signature.length || !crypto.timingSafeEqual(expected, signature)) {
-        throw new JwtError('Invalid signature');
-      }
-    } else if (typeof alg === 'string' && ASYMMETRIC[alg] && jwks) {
-      const key = await jwks.key(typeof header.kid === 'string' ? header.kid : undefined, alg);
-      const { hash, dsaEncoding } = ASYMMETRIC[alg];
-      const ok = crypto.verify(hash, signed, dsaEncoding ? { key, dsaEncoding } : key, signature);
-      if (!ok) throw new JwtError('Invalid signature');
-    } else {
-      throw new JwtError(`Unsupported algorithm '${String(alg)}'`);
-    }
-    const claims = decodeJson(payloadPart, 'payload') as JwtClaims;
-    const now = Math.floor(Date.now() / 1000);
-    if (typeof claims.exp !== 'number') throw new JwtError('Token has no expiry (exp)');
-    if (now > claims.exp + tolerance) throw new JwtError('Token expired');
-    if (typeof claims.nbf === 'number' && now + tolerance < claims.nbf) throw new JwtError('Token not yet valid');
-    if (options.issuer !== undefined && claims.iss !== options.issuer) throw new JwtError('Wrong issuer');
-    if (options.audience !== undefined) {
-      const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-      if (!audiences.includes(options.audience)) throw new JwtError('Wrong audience');
+    let claims: JwtClaims;
+    try {
+      const verified = await jwtVerify(token, resolveKey, {
+        algorithms,
+        issuer: options.issuer,
+        audience: options.audience,
+        clockTolerance: options.clockToleranceSeconds ?? 30,
+        requiredClaims: ['exp', 'sub'],
+      });
+      claims = verified.payload;
+    } catch (error) {
+      throw describe(error, token);
     }
     if (typeof claims.sub !== 'string' || claims.sub === '') throw new JwtError('Token has no subject (sub)');
     return claims;
@@ -80,61 +98,84 @@ export function createJwtVerifier(options: JwtOptions) {
   return { verify };
 }
 
+/**
+ * Keys from a JWKS URL through jose's `createRemoteJWKSet`, which matches the token's `kid` and `alg` to a key,
+ * caches the set, and refetches it for an unknown `kid` at most once per cooldown. What it does not do is hold
+ * back after a failed fetch: every request would try again. So after a failure, for `jwksRetryAfterMs`, requests
+ * are served from the keys we had (if still fresh) and anything that would need a fetch is a 503 at once.
+ */
+function createJwksKeys(url: string, options: JwtOptions): KeyResolver {
+  const remote = createRemoteJWKSet(new URL(url), {
+    cooldownDuration: options.jwksCooldownMs ?? 30_000,
+    cacheMaxAge: options.jwksMaxAgeMs ?? 600_000,
+    timeoutDuration: options.jwksTimeoutMs ?? 5_000,
+  });
+  const retryAfterMs = options.jwksRetryAfterMs ?? 5_000;
+  let outage: { until: number; reason: string; keys: ReturnType<typeof createLocalJWKSet> | undefined } | undefined;
+
+  return async (header, token) => {
+    if (outage && Date.now() < outage.until) {
+      const unavailable = new JwksUnavailableError(`JWKS at ${url} is unavailable: ${outage.reason}`);
+      if (!outage.keys) throw unavailable;
+      try {
+        return await outage.keys(header, token);
+      } catch (error) {
+        // A key we do not hold may be one rotated in since: we cannot tell until the JWKS answers again.
+        throw error instanceof errors.JWKSNoMatchingKey ? unavailable : error;
+      }
+    }
+    try {
+      return await remote(header, token);
+    } catch (error) {
+      // No key for this token in a set we just fetched, or several without a `kid` to choose: the token's fault.
+      if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      const held = remote.fresh ? remote.jwks() : undefined;
+      outage = { until: Date.now() + retryAfterMs, reason, keys: held && createLocalJWKSet(held) };
+      throw new JwksUnavailableError(`JWKS at ${url} is unavailable: ${reason}`, { cause: error });
+    }
+  };
+}
+
+/** jose's errors in our words (the tests and clients read these), JWKS trouble passed on as it is. */
+function describe(error: unknown, token: string): Error {
+  if (error instanceof JwksUnavailableError || !(error instanceof errors.JOSEError)) return error as Error;
+  if (error instanceof errors.JWTExpired) return new JwtError('Token expired');
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.reason === 'missing' && error.claim === 'exp') return new JwtError('Token has no expiry (exp)');
+    if (error.reason === 'missing' && error.claim === 'sub') return new JwtError('Token has no subject (sub)');
+    if (error.claim === 'nbf' && error.reason === 'check_failed') return new JwtError('Token not yet valid');
+    if (error.claim === 'iss') return new JwtError('Wrong issuer');
+    if (error.claim === 'aud') return new JwtError('Wrong audience');
+    return new JwtError(`Invalid claim: ${error.message}`);
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return new JwtError('Invalid signature');
+  if (error instanceof errors.JOSEAlgNotAllowed) return new JwtError(`Unsupported algorithm '${headerAlg(token)}'`);
+  if (error instanceof errors.JWKSNoMatchingKey) return new JwtError('No signing key matches the token (kid, alg)');
+  return new JwtError(`Malformed token: ${error.message}`);
+}
+
+function headerAlg(token: string): string {
+  try {
+    return String(decodeProtectedHeader(token).alg);
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function callerFromClaims(claims: JwtClaims): Caller {
   const raw = claims.scope ?? claims.scp;
   const scopes = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(' ') : [];
   return { kind: 'user', userId: String(claims.sub), admin: scopes.includes('admin') };
 }
 
+/**
+ * An HS256 token for tests, the bench and `npm run token`. Synchronous on node:crypto (jose's signer is async),
+ * and checked against jose's verifier by the tests.
+ */
 export function signHs256(claims: Record<string, unknown>, secret: string): string {
   const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
   const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
   const signature = crypto.createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');
   return `${header}.${payload}.${signature}`;
-}
-
-function decodeJson(part: string, what: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // fall through
-  }
-  throw new JwtError(`Malformed token ${what}`);
-}
-
-async function defaultFetchJwks(url: string): Promise<{ keys: crypto.JsonWebKey[] }> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  if (!response.ok) throw new JwtError(`JWKS fetch failed with HTTP ${response.status}`);
-  return (await response.json()) as { keys: crypto.JsonWebKey[] };
-}
-
-/** Keys by `kid`, refreshed when an unknown kid appears, at most once every 30 seconds. */
-function createJwksCache(url: string, fetchJwks: (url: string) => Promise<{ keys: crypto.JsonWebKey[] }>) {
-  let keys = new Map<string, crypto.KeyObject>();
-  let fetchedAt = 0;
-  let inFlight: Promise<void> | undefined;
-  const refresh = async (): Promise<void> => {
-    const body = await fetchJwks(url);
-    const next = new Map<string, crypto.KeyObject>();
-    for (const jwk of body.keys ?? []) {
-      const kid = typeof jwk.kid === 'string' ? jwk.kid : '';
-      next.set(kid, crypto.createPublicKey({ key: jwk, format: 'jwk' }));
-    }
-    keys = next;
-    fetchedAt = Date.now();
-  };
-  return {
-    async key(kid: string | undefined, _alg: string): Promise<crypto.KeyObject> {
-      const find = () => (kid === undefined ? keys.values().next().value : keys.get(kid));
-      let key = find();
-      if (!key && Date.now() - fetchedAt > 30_000) {
-        inFlight ??= refresh().finally(() => (inFlight = undefined));
-        await inFlight;
-        key = find();
-      }
-      if (!key) throw new JwtError(`No signing key for kid '${kid ?? ''}'`);
-      return key;
-    },
-  };
 }

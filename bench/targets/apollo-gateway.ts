@@ -1,8 +1,9 @@
 /**
  * Baseline: plain Apollo Gateway on Apollo Server's standalone server, default options, over the same
- * supergraph file as ours. Its one addition is a fixed signed caller (user 1, admin) on every subgraph
- * request, since our subgraphs refuse order data to anonymous callers: the equivalent of forwarding the
- * client's auth, which the bench's admin token stands for.
+ * supergraph file as ours. Its one addition is a signed caller (user 1, admin) on every subgraph request,
+ * since our subgraphs answer only signed requests and refuse order data to anonymous callers: the equivalent of
+ * forwarding the client's auth, which the bench's admin token stands for. The signature covers the exact body,
+ * so it is added where the body is final: in the data source's `fetcher`.
  *
  *   node dist/bench/targets/apollo-gateway.js --port <n> --supergraph <file> --service-secret <secret>
  */
@@ -15,16 +16,18 @@ import { benchCallerHeaders } from './caller';
 
 async function main(): Promise<void> {
   const args = readTargetArgs(process.argv.slice(2));
-  const headers = benchCallerHeaders(args.serviceSecret);
   const gateway = new ApolloGateway({
     supergraphSdl: fs.readFileSync(args.supergraph, 'utf8'),
-    buildService: ({ url }) =>
-      new RemoteGraphQLDataSource({
-        url,
-        willSendRequest({ request }) {
-          for (const [name, value] of Object.entries(headers)) request.http?.headers.set(name, value);
-        },
-      }),
+    buildService: ({ url }) => {
+      const source = new RemoteGraphQLDataSource({ url });
+      const send = source.fetcher;
+      source.fetcher = (input, init) =>
+        send(input, {
+          ...init,
+          headers: { ...init?.headers, ...benchCallerHeaders(args.serviceSecret, String(init?.body ?? '')) },
+        });
+      return source;
+    },
   });
   const server = new ApolloServer({ gateway });
   await startStandaloneServer(server, { listen: { port: args.port, host: '127.0.0.1' } });

@@ -10,8 +10,8 @@ export const REFERENCE_TARGET: TargetName = 'ours-off';
 export const TARGET_DESCRIPTIONS: Record<TargetName, string> = {
   'ours-off': 'our gateway, DEDUP_INFLIGHT=false DEDUP_INBOUND=off ENTITY_CACHE=false (batching on)',
   'ours-default': 'our gateway with its defaults (DEDUP_INFLIGHT=true DEDUP_INBOUND=all ENTITY_CACHE=true), on Redis (warmed)',
-  'apollo-gateway': '@apollo/gateway + @apollo/server startStandaloneServer, default options, static signed caller headers',
-  'hive-gateway': '@graphql-hive/gateway createGatewayRuntime on node:http, default options, static signed caller headers',
+  'apollo-gateway': '@apollo/gateway + @apollo/server startStandaloneServer, default options, caller headers signed per request',
+  'hive-gateway': '@graphql-hive/gateway createGatewayRuntime on node:http, default options, caller headers signed per request',
   'subgraph-direct': "one subgraph asked directly for the workload's largest fetch (no gateway)",
   limit: 'bare node:http server answering the reference bytes: what one Node process here can serve at all',
 };

@@ -1,8 +1,8 @@
 /**
  * Baseline: Hive Gateway's runtime over the same supergraph file, default options, served by node:http in one
  * process (the hive-gateway CLI would fork a worker per CPU in production, which no other target does). Its one
- * addition is the fixed signed caller on every subgraph request, set as static transport headers for all
- * subgraphs ('*').
+ * addition is the signed caller on every subgraph request, added in an `onFetch` plugin hook, where the body
+ * it signs is final.
  *
  *   node dist/bench/targets/hive-gateway.js --port <n> --supergraph <file> --service-secret <secret>
  */
@@ -13,10 +13,16 @@ import { benchCallerHeaders } from './caller';
 
 async function main(): Promise<void> {
   const args = readTargetArgs(process.argv.slice(2));
-  const headers = Object.entries(benchCallerHeaders(args.serviceSecret));
   const gateway = createGatewayRuntime({
     supergraph: args.supergraph,
-    transportEntries: { '*': { headers } },
+    plugins: () => [
+      {
+        onFetch({ options, setOptions }) {
+          const body = typeof options.body === 'string' ? options.body : '';
+          setOptions({ ...options, headers: { ...options.headers, ...benchCallerHeaders(args.serviceSecret, body) } });
+        },
+      },
+    ],
   });
   const server = http.createServer(gateway);
   await new Promise<void>((resolve, reject) => {

@@ -10,9 +10,9 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { parse } from 'graphql';
 import { loadConfig, type Config, type SubgraphName } from '../../lib/config';
-import { maskUnexpectedErrors, unauthenticated, messageOf } from '../../lib/errors';
-import { createRouter, executeGraphQL, listen, readGraphQLBody, sendJson } from '../../lib/http';
-import { CALLER_HEADER, CALLER_SIGNATURE_HEADER, readCaller, type Caller } from '../../lib/identity';
+import { maskUnexpectedErrors, messageOf } from '../../lib/errors';
+import { createRouter, executeGraphQL, HttpError, listen, readBody, sendJson } from '../../lib/http';
+import { verifyCaller, type Caller } from '../../lib/identity';
 import { publisherStats, type ChangePublisher } from '../../lib/events';
 import { createLogger, type Logger } from '../../lib/logger';
 import { createChangePublisher, entityChangesPlugin, RequestChanges } from './changes';
@@ -28,7 +28,10 @@ export interface SubgraphServerOptions<TContext extends SubgraphContextBase> {
   name: SubgraphName;
   resolvers: GraphQLResolverMap<TContext>;
   development: boolean;
+  /** Verifies the signature every GraphQL request carries (lib/identity.ts). */
   serviceSecret: string;
+  /** How old a request's signature may be; older ones are refused as replays. Default 60,000 ms. */
+  signatureMaxAgeMs?: number;
   logger: Logger;
   /** Where the service's own entity changes go after each request; owned (and closed) by the caller. */
   publisher: ChangePublisher;
@@ -54,7 +57,7 @@ export function loadSubgraphSdl(name: SubgraphName): string {
 
 /**
  * Builds a subgraph's HTTP listener from its resolvers and dependencies; knows no ports and no environment.
- * Routes: POST/GET /graphql, GET /healthz, GET /readyz.
+ * Routes: POST /graphql (signed requests only), GET /healthz, GET /readyz, GET /metrics.
  */
 export async function createSubgraphServer<TContext extends SubgraphContextBase>(
   options: SubgraphServerOptions<TContext>,
@@ -86,22 +89,21 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
   const bodyLimit = options.bodyLimitBytes ?? 1_048_576;
 
   const metrics = { requests: 0, representations: 0 };
+  const signatureMaxAgeMs = options.signatureMaxAgeMs ?? 60_000;
+  // Every GraphQL request must be signed, anonymous ones included: the signature covers the exact body, so it is
+  // checked on the raw bytes before anything parses them. Health, readiness and metrics stay open.
   const graphql = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const body = await readGraphQLBody(req, bodyLimit);
+    const raw = req.method === 'POST' ? await readBody(req, bodyLimit) : EMPTY_BODY;
     metrics.requests++;
+    const verified = verifyCaller(options.serviceSecret, req.headers, raw, Date.now(), signatureMaxAgeMs);
+    if (!verified.ok) throw new HttpError(401, 'UNAUTHENTICATED', verified.message);
+    // A GET carries its operation in the URL, which the signature does not cover.
+    if (req.method !== 'POST') throw new HttpError(400, 'BAD_REQUEST', 'Subgraphs take GraphQL requests by POST only');
+    const body = parseJsonBody(req, raw);
     metrics.representations += countRepresentations(body);
-    await executeGraphQL(apollo, req, res, body, async () => {
-      const header = req.headers[CALLER_HEADER];
-      const signature = req.headers[CALLER_SIGNATURE_HEADER];
-      const caller = readCaller(
-        options.serviceSecret,
-        typeof header === 'string' ? header : undefined,
-        typeof signature === 'string' ? signature : undefined,
-      );
-      if (caller === 'invalid')
-        throw unauthenticated('The forwarded caller identity is not signed by the gateway', { http: { status: 401 } });
-      return options.createContext(caller, new RequestChanges());
-    });
+    await executeGraphQL(apollo, req, res, body, async () =>
+      options.createContext(verified.caller, new RequestChanges()),
+    );
   };
 
   const listener = createRouter(
@@ -139,6 +141,19 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
     (error, req) => options.logger.error('request failed', { url: req.url, error: messageOf(error) }),
   );
   return { listener, stop: () => apollo.stop() };
+}
+
+const EMPTY_BODY = Buffer.alloc(0);
+
+/** A POST body as Apollo Server takes it: parsed JSON, or text for other content types. */
+function parseJsonBody(req: http.IncomingMessage, raw: Buffer): unknown {
+  if (!(req.headers['content-type'] ?? '').includes('json')) return raw.toString('utf8');
+  if (raw.length === 0) throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty; expected a JSON object');
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'BAD_REQUEST', 'Request body is not valid JSON');
+  }
 }
 
 /** Representations in a request (or a batch of requests), whatever the variable is called. */
@@ -214,6 +229,7 @@ export async function startSubgraph<Schema, TContext extends SubgraphContextBase
       resolvers: definition.resolvers,
       development: config.development,
       serviceSecret: config.serviceSecret,
+      signatureMaxAgeMs: config.signatureMaxAgeMs,
       logger,
       publisher,
       createContext: parts.createContext,

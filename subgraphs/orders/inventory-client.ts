@@ -1,5 +1,5 @@
 import { CHANGES_EXTENSION, isEntityChange, type EntityChange } from '../../lib/events';
-import { callerHeaders } from '../../lib/identity';
+import { callerHeaders, type Caller } from '../../lib/identity';
 import { messageOf } from '../../lib/errors';
 
 /**
@@ -28,17 +28,16 @@ export interface InventoryClient {
 }
 
 export function createInventoryClient(options: { url: string; serviceSecret: string; timeoutMs?: number }): InventoryClient {
-  const headers = {
-    'content-type': 'application/json',
-    ...callerHeaders(options.serviceSecret, { kind: 'service', service: 'orders' }),
-  };
+  const self: Caller = { kind: 'service', service: 'orders' };
   async function call(query: string, variables: Record<string, unknown>, field: string): Promise<InventoryResult<ReservedLine[]>> {
+    const request = JSON.stringify({ query, variables });
     let response: Response;
     try {
       response = await fetch(options.url, {
         method: 'POST',
-        headers,
-        body: JSON.stringify({ query, variables }),
+        // Signed per request: the signature covers this body and expires (SIGNATURE_MAX_AGE_MS).
+        headers: { 'content-type': 'application/json', ...callerHeaders(options.serviceSecret, self, request) },
+        body: request,
         signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
       });
     } catch (error) {

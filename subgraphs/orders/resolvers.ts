@@ -41,7 +41,10 @@ export const ordersResolvers: GraphQLResolverMap<OrdersContext> = {
   },
   Mutation: {
     placeOrder: async (_root, { input }: { input: { items: { sku: string; quantity: number }[] } }, { caller, orders, changes }) => {
-      if (caller.kind !== 'user') throw unauthenticated('You must be signed in to place an order');
+      // Orders belong to users: an anonymous caller must sign in, and a service (orders itself, or any other
+      // caller with the service secret) has no account to order for. Refused before anything is written.
+      if (caller.kind === 'anonymous') throw unauthenticated('You must be signed in to place an order');
+      if (caller.kind !== 'user') throw forbidden('Only a signed-in user can place an order, not a service');
       if (input.items.length === 0) throw badInput('input.items', 'an order needs at least one item');
       if (input.items.length > MAX_LINES) throw badInput('input.items', `an order has at most ${MAX_LINES} lines`);
       const seen = new Set<string>();

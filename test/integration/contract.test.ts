@@ -1,4 +1,14 @@
-import { adminToken, requireRedis, startSystem, TEST_REDIS_URL, token, type Backend, type TestSystem } from '../helpers/system';
+import { ANONYMOUS, callerHeaders, type Caller } from '../../lib/identity';
+import {
+  adminToken,
+  requireRedis,
+  startSystem,
+  TEST_REDIS_URL,
+  TEST_SERVICE_SECRET,
+  token,
+  type Backend,
+  type TestSystem,
+} from '../helpers/system';
 
 /**
  * The API contract through the gateway, over real HTTP, on both database backends: every query and mutation
@@ -186,14 +196,19 @@ describe.each(CONFIGURATIONS)('the supergraph on %s with %s', (backend, _configu
       expect(result.errors![0]!.extensions!.code).toBe('GRAPHQL_VALIDATION_FAILED');
     });
 
-    it('refuses reservations at inventory from anyone but the orders service', async () => {
+    it.each<[string, Caller]>([
+      ['an anonymous caller', ANONYMOUS],
+      ['an admin', { kind: 'user', userId: '1', admin: true }],
+      ['another service', { kind: 'service', service: 'users' }],
+    ])('refuses reservations at inventory from %s: only the orders service may', async (_label, caller) => {
+      const body = JSON.stringify({ query: 'mutation { releaseStock(reservationId: "order:1") { status } }' });
       const response = await fetch(system.subgraphs.inventory.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ query: 'mutation { releaseStock(reservationId: "order:1") { status } }' }),
+        headers: { 'content-type': 'application/json', ...callerHeaders(TEST_SERVICE_SECRET, caller, body) },
+        body,
       });
-      const body = (await response.json()) as { errors: { extensions: { code: string } }[] };
-      expect(body.errors[0]!.extensions.code).toBe('FORBIDDEN');
+      const answer = (await response.json()) as { errors: { extensions: { code: string } }[] };
+      expect(answer.errors[0]!.extensions.code).toBe('FORBIDDEN');
     });
   });
 

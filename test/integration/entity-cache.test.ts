@@ -53,10 +53,14 @@ describe('the entity cache on Redis', () => {
 
   const restockDirectly = async (sku: string, quantity: number) => {
     // Straight to inventory, bypassing every gateway: only the change stream can tell them.
+    const body = JSON.stringify({ query: `mutation { restock(sku: "${sku}", quantity: ${quantity}) { stock } }` });
     const response = await fetch(system.subgraphs.inventory.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...callerHeaders(TEST_SERVICE_SECRET, { kind: 'user', userId: '1', admin: true }) },
-      body: JSON.stringify({ query: `mutation { restock(sku: "${sku}", quantity: ${quantity}) { stock } }` }),
+      headers: {
+        'content-type': 'application/json',
+        ...callerHeaders(TEST_SERVICE_SECRET, { kind: 'user', userId: '1', admin: true }, body),
+      },
+      body,
     });
     return ((await response.json()) as { data: { restock: { stock: number } } }).data.restock.stock;
   };

@@ -55,10 +55,11 @@ interface SubgraphResponse {
 
 /** Calls a subgraph directly, as the gateway would, with a signed caller. */
 async function callSubgraph(url: string, query: string, variables: Record<string, unknown>, caller: Caller): Promise<SubgraphResponse> {
+  const body = JSON.stringify({ query, variables });
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...callerHeaders(TEST_SERVICE_SECRET, caller) },
-    body: JSON.stringify({ query, variables }),
+    headers: { 'content-type': 'application/json', ...callerHeaders(TEST_SERVICE_SECRET, caller, body) },
+    body,
   });
   return (await response.json()) as SubgraphResponse;
 }

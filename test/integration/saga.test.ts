@@ -39,10 +39,14 @@ describe('the order saga when a step fails', () => {
 
   let skuCounter = 0;
   const inventoryGraphQL = async (query: string) => {
+    const body = JSON.stringify({ query });
     const response = await fetch(inventory.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...callerHeaders(TEST_SERVICE_SECRET, { kind: 'user', userId: 'admin', admin: true }) },
-      body: JSON.stringify({ query }),
+      headers: {
+        'content-type': 'application/json',
+        ...callerHeaders(TEST_SERVICE_SECRET, { kind: 'user', userId: 'admin', admin: true }, body),
+      },
+      body,
     });
     return (await response.json()) as { data: Record<string, { stock: number } | null> };
   };
