@@ -32,6 +32,8 @@ export interface RequestStats {
   entityCacheMisses: number;
   /** Entities answered from what this request had already fetched, instead of asking again. */
   entityMemoHits: number;
+  /** The operation's static cost (demand control), when computed. */
+  cost?: number;
 }
 
 export interface GatewayContext {

@@ -32,6 +32,7 @@ import { installPlanExecutor } from './execution/executor';
 import { explorerHtml } from './explorer';
 import { createEntityKeyIndex, type EntityKeyIndex } from './fetch/entity-keys';
 import { createSubgraphHttpClient } from './fetch/http-client';
+import { createCostModel, type CostModel } from './edge/demand-control';
 import { createEdge } from './edge/pipeline';
 import { graphQLParams, sendRejection, type EdgeRequest } from './edge/request';
 import { createInboundDeduplicator } from './inbound';
@@ -101,9 +102,11 @@ export async function createGatewayServer(
   let policy: CachePolicy | undefined;
   // The key index of the supergraph served, read by the data sources on every fetch.
   let entityKeys: EntityKeyIndex | undefined;
+  let costModel: CostModel | undefined;
   let servedSdl: string | undefined;
   const usePolicy = (sdl: string) => {
     servedSdl = sdl;
+    costModel = createCostModel(sdl, { defaultListSize: settings.cost.defaultListSize });
     policy = createCachePolicy(sdl, settings.entityCache.ttlOverrides);
     entityKeys = createEntityKeyIndex(sdl);
     entityCache = settings.entityCache.enabled
@@ -208,7 +211,7 @@ export async function createGatewayServer(
   const authenticate = createAuthenticator(settings.jwt);
   const inbound = createInboundDeduplicator(settings.dedupInbound, metrics);
 
-  const edge = createEdge(config, logger, metrics);
+  const edge = createEdge(config, logger, metrics, { costModel: () => costModel });
 
   // The request path, in order: who is calling, the body, then each edge duty (gateway/edge/*), then Apollo.
   const graphql: RouteHandler = async (req, res) => {
@@ -222,7 +225,8 @@ export async function createGatewayServer(
         sendRejection(res, rejection);
         return;
       }
-      const execute = () => runGraphQL(apollo, req, body, async () => ({ caller, stats: newRequestStats() }));
+      const execute = () =>
+        runGraphQL(apollo, req, body, async () => ({ caller, stats: { ...newRequestStats(), cost: request.cost } }));
       writeGraphQLResult(res, await inbound.run(req, body, caller, execute));
     } finally {
       metrics.requestDuration.observe((performance.now() - started) / 1000);

@@ -353,7 +353,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       limits: read.boolean('DOCUMENT_LIMITS', true) ? documentLimits : undefined,
       cost: {
         enabled: read.boolean('COST_LIMIT', true),
-        maxCost: read.integer('COST_MAX', 5_000, 1, 1_000_000_000),
+        maxCost: read.integer('COST_MAX', 20_000, 1, 1_000_000_000),
         defaultListSize: read.integer('COST_DEFAULT_LIST_SIZE', 10, 0, 1_000_000),
       },
       rateLimit: {

@@ -67,7 +67,7 @@ import {
 } from 'graphql';
 
 export interface DemandControlOptions {
-  /** Operations whose static cost exceeds this are rejected before planning. Default 5000 (`COST_MAX`). */
+  /** Operations whose static cost exceeds this are rejected before planning. Default 20000 (`COST_MAX`). */
   maxCost: number;
   /**
    * Estimated size of a list field with no `@listSize` slicing argument or `assumedSize`.
@@ -77,7 +77,7 @@ export interface DemandControlOptions {
 }
 
 export const DEFAULT_DEMAND_CONTROL: Readonly<DemandControlOptions> = Object.freeze({
-  maxCost: 5_000,
+  maxCost: 20_000,
   defaultListSize: 10,
 });
 
