@@ -1,17 +1,119 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 
-/** Every error code a client can see, in `extensions.code`. */
-export type ErrorCode =
-  | 'BAD_USER_INPUT'
-  | 'BAD_REQUEST'
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'OUT_OF_STOCK'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'SERVICE_UNAVAILABLE'
-  | 'INTERNAL_SERVER_ERROR';
+/**
+ * Every error code a client can see in `extensions.code`, with the HTTP status of a response that carries it
+ * and who emits it. One registry: `ErrorCode` is its keys, so a code that is not here does not compile where
+ * the code is typed, and the README's table of codes is checked against it (`test/unit/error-codes.test.ts`).
+ * Status 200: a field error inside a partial answer; the request itself succeeded.
+ */
+export const ERROR_CODES = {
+  // Request errors, before execution (the gateway's edge, or Apollo Server).
+  BAD_REQUEST: {
+    status: 400,
+    by: 'gateway, subgraphs',
+    meaning: 'malformed HTTP request: not JSON, no query, variables not an object, a batch',
+  },
+  PAYLOAD_TOO_LARGE: { status: 413, by: 'gateway, subgraphs', meaning: 'body over BODY_LIMIT_BYTES' },
+  GRAPHQL_PARSE_FAILED: { status: 400, by: 'gateway', meaning: 'the document does not parse (Apollo Server)' },
+  GRAPHQL_VALIDATION_FAILED: {
+    status: 400,
+    by: 'gateway',
+    meaning: 'the document is not valid against the schema (Apollo Server)',
+  },
+  DOCUMENT_LIMIT_EXCEEDED: {
+    status: 400,
+    by: 'gateway',
+    meaning: 'over a document limit; extensions name the limit, the maximum and the value found',
+  },
+  COST_ESTIMATED_TOO_EXPENSIVE: {
+    status: 400,
+    by: 'gateway',
+    meaning: 'static cost over COST_MAX; extensions carry cost and maxCost',
+  },
+  OPERATION_RESOLUTION_FAILURE: {
+    status: 400,
+    by: 'gateway',
+    meaning: 'several operations and no operationName, or an unknown operationName',
+  },
+  SUBSCRIPTION_OVER_HTTP: { status: 400, by: 'gateway', meaning: 'a subscription sent as a plain HTTP request' },
+  PERSISTED_QUERY_NOT_FOUND: {
+    status: 400,
+    by: 'gateway',
+    meaning: 'an APQ hash the gateway has not seen: send the query with it',
+  },
+  PERSISTED_QUERY_NOT_SUPPORTED: { status: 400, by: 'gateway', meaning: 'APQ is turned off (PERSISTED_QUERIES=false)' },
+  PERSISTED_QUERY_INVALID: {
+    status: 400,
+    by: 'gateway',
+    meaning: 'a malformed persistedQuery extension (version, hash format)',
+  },
+  PERSISTED_QUERY_HASH_MISMATCH: {
+    status: 400,
+    by: 'gateway',
+    meaning: 'the query does not hash to the sha256Hash sent with it',
+  },
+  PERSISTED_QUERY_NOT_IN_LIST: {
+    status: 400,
+    by: 'gateway',
+    meaning: 'TRUSTED_DOCUMENTS=enforce and the document is not in the manifest',
+  },
+  RATE_LIMITED: {
+    status: 429,
+    by: 'gateway',
+    meaning: 'over a rate limit; Retry-After and RateLimit headers say when to retry',
+  },
+  UNAUTHENTICATED: {
+    status: 401,
+    by: 'gateway, subgraphs',
+    meaning: 'a bad or expired token (never treated as anonymous); in a 200, a field that needs a signed-in caller',
+  },
+  // Field errors inside a (partial) answer.
+  BAD_USER_INPUT: {
+    status: 200,
+    by: 'subgraphs',
+    meaning: 'an argument is out of range or malformed (extensions.argumentName); 400 for variables of the wrong type',
+  },
+  FORBIDDEN: { status: 200, by: 'subgraphs', meaning: 'the caller may not see or do this' },
+  NOT_FOUND: { status: 200, by: 'subgraphs', meaning: 'the entity does not exist (404 for an unknown route)' },
+  CONFLICT: { status: 200, by: 'subgraphs', meaning: 'the write conflicts with existing data (an email or sku taken)' },
+  OUT_OF_STOCK: {
+    status: 200,
+    by: 'subgraphs',
+    meaning: 'placeOrder: not enough stock for a line; nothing was written',
+  },
+  SUBGRAPH_UNAVAILABLE: {
+    status: 200,
+    by: 'gateway',
+    meaning: 'a subgraph could not be reached or did not answer GraphQL; partial data',
+  },
+  SUBGRAPH_TIMEOUT: {
+    status: 200,
+    by: 'gateway',
+    meaning: 'a subgraph did not answer within SUBGRAPH_TIMEOUT_MS; partial data',
+  },
+  SUBGRAPH_INVALID_RESPONSE: {
+    status: 200,
+    by: 'gateway',
+    meaning: 'a subgraph answered _entities with missing, extra or wrong entities',
+  },
+  DOWNSTREAM_SERVICE_ERROR: {
+    status: 200,
+    by: 'gateway',
+    meaning: 'a subgraph error that carried no code of its own (Apollo Gateway)',
+  },
+  SERVICE_UNAVAILABLE: {
+    status: 503,
+    by: 'gateway, subgraphs',
+    meaning: 'a dependency is down (the JWKS endpoint, a database)',
+  },
+  INTERNAL_SERVER_ERROR: {
+    status: 500,
+    by: 'gateway, subgraphs',
+    meaning: 'a bug: the message is hidden outside development; in a 200, one field failed',
+  },
+} as const satisfies Record<string, { status: number; by: string; meaning: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
 
 export function clientError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
   return new GraphQLError(message, { extensions: { code, ...extensions } });
@@ -19,8 +121,10 @@ export function clientError(code: ErrorCode, message: string, extensions: Record
 
 export const badInput = (argumentName: string, message: string): GraphQLError =>
   clientError('BAD_USER_INPUT', message, { argumentName });
-export const unauthenticated = (message = 'You must be signed in', extensions: Record<string, unknown> = {}): GraphQLError =>
-  clientError('UNAUTHENTICATED', message, extensions);
+export const unauthenticated = (
+  message = 'You must be signed in',
+  extensions: Record<string, unknown> = {},
+): GraphQLError => clientError('UNAUTHENTICATED', message, extensions);
 export const forbidden = (message = 'You may not access this'): GraphQLError => clientError('FORBIDDEN', message);
 export const notFound = (message: string, extensions: Record<string, unknown> = {}): GraphQLError =>
   clientError('NOT_FOUND', message, extensions);
@@ -43,7 +147,10 @@ export function maskUnexpectedErrors(development: boolean) {
       message: 'Internal server error',
       ...(formatted.locations ? { locations: formatted.locations } : {}),
       ...(formatted.path ? { path: formatted.path } : {}),
-      extensions: { code: 'INTERNAL_SERVER_ERROR', ...(extensions.serviceName ? { serviceName: extensions.serviceName } : {}) },
+      extensions: {
+        code: 'INTERNAL_SERVER_ERROR',
+        ...(extensions.serviceName ? { serviceName: extensions.serviceName } : {}),
+      },
     };
   };
 }

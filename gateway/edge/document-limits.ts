@@ -9,6 +9,7 @@ import {
 } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import type { DocumentLimits } from '../../lib/config';
+import type { ErrorCode } from '../../lib/errors';
 import { reject, type EdgeRejection, type EdgeRequest, type StageResult } from './request';
 
 /**
@@ -57,7 +58,7 @@ const DESCRIPTIONS: Record<keyof DocumentLimits, string> = {
 const PARSER_NESTING_CAP = 1_000;
 const REMEMBERED_TEXT_BYTES = 16 * 1024;
 
-export const DOCUMENT_LIMIT_CODE = 'DOCUMENT_LIMIT_EXCEEDED';
+export const DOCUMENT_LIMIT_CODE = 'DOCUMENT_LIMIT_EXCEEDED' satisfies ErrorCode;
 
 function exceeded(limit: keyof DocumentLimits, maximum: number, found: number | string): EdgeRejection {
   return reject(

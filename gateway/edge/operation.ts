@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { Kind, type OperationDefinitionNode } from 'graphql';
+import type { ErrorCode } from '../../lib/errors';
 import { reject, type EdgeRequest, type StageResult } from './request';
 
 /**
@@ -7,10 +8,10 @@ import { reject, type EdgeRequest, type StageResult } from './request';
  * unknown `operationName`, a subscription over plain HTTP, a malformed automatic persisted query) become
  * 400s with a precise code here, and the operation to run is resolved once for the stages after this one.
  */
-export const OPERATION_RESOLUTION_FAILURE = 'OPERATION_RESOLUTION_FAILURE';
-export const SUBSCRIPTION_OVER_HTTP = 'SUBSCRIPTION_OVER_HTTP';
-export const PERSISTED_QUERY_INVALID = 'PERSISTED_QUERY_INVALID';
-export const PERSISTED_QUERY_HASH_MISMATCH = 'PERSISTED_QUERY_HASH_MISMATCH';
+export const OPERATION_RESOLUTION_FAILURE = 'OPERATION_RESOLUTION_FAILURE' satisfies ErrorCode;
+export const SUBSCRIPTION_OVER_HTTP = 'SUBSCRIPTION_OVER_HTTP' satisfies ErrorCode;
+export const PERSISTED_QUERY_INVALID = 'PERSISTED_QUERY_INVALID' satisfies ErrorCode;
+export const PERSISTED_QUERY_HASH_MISMATCH = 'PERSISTED_QUERY_HASH_MISMATCH' satisfies ErrorCode;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
 

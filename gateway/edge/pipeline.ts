@@ -1,6 +1,7 @@
 import type { Config } from '../../lib/config';
 import type { Logger } from '../../lib/logger';
 import type { GatewayMetrics } from '../metrics';
+import type { ErrorCode } from '../../lib/errors';
 import type { CostModel } from './demand-control';
 import { createDocumentLimits } from './document-limits';
 import { checkPersistedQuery, resolveOperation } from './operation';
@@ -23,7 +24,7 @@ export interface Edge {
 }
 
 /** Apollo Router's code for the same rejection. */
-export const COST_LIMIT_CODE = 'COST_ESTIMATED_TOO_EXPENSIVE';
+export const COST_LIMIT_CODE = 'COST_ESTIMATED_TOO_EXPENSIVE' satisfies ErrorCode;
 
 type Stage = { name: string; run(request: EdgeRequest): StageResult | Promise<StageResult> };
 

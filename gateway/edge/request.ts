@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type { DocumentNode, OperationDefinitionNode } from 'graphql';
+import type { ErrorCode } from '../../lib/errors';
 import { sendJson } from '../../lib/http';
 import type { Caller } from '../../lib/identity';
 
@@ -33,7 +34,7 @@ export interface GraphQLParams {
 
 export interface EdgeRejection {
   status: number;
-  code: string;
+  code: ErrorCode;
   message: string;
   extensions?: Record<string, unknown>;
   headers?: Record<string, string>;
@@ -43,7 +44,7 @@ export type StageResult = EdgeRejection | undefined;
 
 export const reject = (
   status: number,
-  code: string,
+  code: ErrorCode,
   message: string,
   extensions: Record<string, unknown> = {},
   headers?: Record<string, string>,

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { TrustedDocumentsMode } from '../../lib/config';
-import { messageOf } from '../../lib/errors';
+import { messageOf, type ErrorCode } from '../../lib/errors';
 import { reject, type EdgeRequest, type StageResult } from './request';
 
 /**
@@ -31,7 +31,7 @@ export interface TrustedDocumentsManifest {
   operations: { id: string; name: string; type: 'query' | 'mutation' | 'subscription'; body: string }[];
 }
 
-export const PERSISTED_QUERY_NOT_IN_LIST = 'PERSISTED_QUERY_NOT_IN_LIST';
+export const PERSISTED_QUERY_NOT_IN_LIST = 'PERSISTED_QUERY_NOT_IN_LIST' satisfies ErrorCode;
 
 export const documentId = (body: string): string => crypto.createHash('sha256').update(body).digest('hex');
 
