@@ -72,6 +72,22 @@ export interface Config {
   serviceSecret: string;
   /** How old a signed subgraph request may be before the subgraph refuses it (replay window). Default 60 s. */
   signatureMaxAgeMs: number;
+  /**
+   * Graceful shutdown, for every service. On SIGTERM `/readyz` answers 503 at once and the process keeps serving
+   * for `drainMs` (the load balancer's deregistration time; default 5 s in production, 0 elsewhere), then stops
+   * accepting, finishes in-flight requests and closes its clients; it exits within drain + `shutdownTimeoutMs`
+   * (default 10 s) whatever is unreachable.
+   */
+  shutdown: { drainMs: number; timeoutMs: number };
+  /** Stock reservations (orders ↔ inventory). */
+  saga: {
+    /** A reservation not confirmed within this is returned to stock by inventory itself. Default 30 s. */
+    holdMs: number;
+    /** How often orders and inventory look for unfinished work (PENDING orders, expired holds). Default 2 s. */
+    recoveryIntervalMs: number;
+  };
+  /** How often each subgraph's outbox relay publishes committed events. Default 200 ms (and after every write). */
+  outboxIntervalMs: number;
   seedDemoData: boolean;
   subgraphs: Record<SubgraphName, SubgraphServiceConfig>;
   /** Where the orders service reaches inventory directly (for stock reservations). */
@@ -111,6 +127,17 @@ export interface Config {
     cost: { enabled: boolean; maxCost: number; defaultListSize: number };
     rateLimit: RateLimitConfig;
     trustedDocuments: { mode: TrustedDocumentsMode; manifestPath: string };
+    /** Subgraph calls: retries, circuit breaking and stale-if-error (see gateway/fetch/resilience). */
+    resilience: {
+      /** One retry with jitter for a query fetch that failed to connect (never mutations, never after a timeout). */
+      retry: boolean;
+      /** Consecutive failures that open a subgraph's circuit. Default 5; 0 turns the breaker off. */
+      breakerFailures: number;
+      /** How long an open circuit fails at once before one probe is let through. Default 5 s. */
+      breakerResetMs: number;
+      /** How long past their TTL cached entities may be served when their subgraph fails. Default 300 s; 0 off. */
+      staleIfErrorSeconds: number;
+    };
     /** Introspection queries answered (default: not in production). */
     introspection: boolean;
     /** The explorer page and the Sandbox landing page (default: not in production). */
@@ -317,6 +344,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     },
     serviceSecret: serviceSecret ?? DEVELOPMENT_SERVICE_SECRET,
     signatureMaxAgeMs: read.integer('SIGNATURE_MAX_AGE_MS', 60_000, 1_000, 3_600_000),
+    shutdown: {
+      drainMs: read.integer('DRAIN_MS', production ? 5_000 : 0, 0, 600_000),
+      timeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    },
+    saga: {
+      holdMs: read.integer('RESERVATION_HOLD_MS', 30_000, 1_000, 86_400_000),
+      recoveryIntervalMs: read.integer('RECOVERY_INTERVAL_MS', 2_000, 50, 3_600_000),
+    },
+    outboxIntervalMs: read.integer('OUTBOX_INTERVAL_MS', 200, 10, 60_000),
     seedDemoData: read.boolean('SEED_DEMO_DATA', true),
     subgraphs,
     inventoryUrl:
@@ -370,6 +406,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
           projectRoot,
           read.string('TRUSTED_DOCUMENTS_MANIFEST', 'schema/trusted-documents.json'),
         ),
+      },
+      resilience: {
+        retry: read.boolean('SUBGRAPH_RETRY', true),
+        breakerFailures: read.integer('CIRCUIT_BREAKER_FAILURES', 5, 0, 1_000_000),
+        breakerResetMs: read.integer('CIRCUIT_BREAKER_RESET_MS', 5_000, 100, 3_600_000),
+        staleIfErrorSeconds: read.integer('STALE_IF_ERROR_SECONDS', 300, 0, 86_400 * 7),
       },
       introspection: read.boolean('INTROSPECTION', !production),
       explorer: read.boolean('EXPLORER', !production),
