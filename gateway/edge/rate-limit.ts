@@ -1,0 +1,624 @@
+import crypto from 'node:crypto';
+import type http from 'node:http';
+import net from 'node:net';
+import { Kind, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
+import { LRUCache } from 'lru-cache';
+import { createClient } from 'redis';
+import { messageOf } from '../../lib/errors';
+import type { Caller } from '../../lib/identity';
+import type { Logger } from '../../lib/logger';
+
+/**
+ * Per-client rate limits, shared by every gateway replica.
+ *
+ * The algorithm is GCRA (the generic cell rate algorithm, as in redis-cell): a policy of `perMinute` requests
+ * emits one unit every `interval = 60 s / perMinute`, and a client's whole state is one number, its
+ * theoretical arrival time (TAT): the moment its bucket would be empty again if it stopped now. A request
+ * costing `c` is allowed when `max(TAT, now) + c·interval` is no more than `tolerance = (burst + 1)·interval`
+ * ahead of now; it then becomes the new TAT. So an idle client may send `burst + 1` units at once and then one
+ * per interval, and a key that has expired (TTL = TAT − now) is exactly a full bucket: nothing to sweep.
+ *
+ * One request may charge two policies (its request or operation limit, and the mutation limit). Both are
+ * charged or neither is: a refused mutation must not also spend the client's request budget. In Redis the
+ * whole decision is one Lua script, so concurrent requests from any replica are serialised by Redis, and it
+ * reads Redis's own clock so replicas with skewed clocks agree.
+ */
+
+/** One rate: `perMinute` units per minute, `burst` more in one go after idling. */
+export interface RatePolicy {
+  /** Names the policy in the `RateLimit` headers, in errors and in storage keys. */
+  name: string;
+  perMinute: number;
+  burst: number;
+}
+
+export interface GcraOutcome {
+  /** This policy alone would allow the charge. */
+  allowed: boolean;
+  /** The TAT to keep (ms): the new one when allowed, the unchanged one when not. */
+  tat: number;
+  /** Units that could still be spent right now. */
+  remaining: number;
+  /** Whole ms until this charge would be allowed; 0 when allowed; `Infinity` when its cost exceeds the burst. */
+  retryAfterMs: number;
+  /** Whole ms until the bucket is full again (and its key may expire). */
+  resetAfterMs: number;
+}
+
+/**
+ * Sub-microsecond float noise must not flip a decision: times near 1.7e12 ms carry about 2e-4 ms of rounding,
+ * and Redis's clock has 1 µs resolution. The Lua script uses the same constant.
+ */
+const EPSILON_MS = 0.001;
+
+const emissionIntervalMs = (policy: Pick<RatePolicy, 'perMinute'>): number => 60_000 / policy.perMinute;
+const toleranceMs = (policy: Pick<RatePolicy, 'perMinute' | 'burst'>): number =>
+  (policy.burst + 1) * emissionIntervalMs(policy);
+
+/**
+ * One GCRA decision. `now` and `tat` in ms on any one clock (`tat` undefined: never seen, or expired).
+ * Pure; the Redis script is a line-by-line transcription, with the same operations in the same order so both
+ * backends compute the same doubles.
+ */
+export function gcra(
+  now: number,
+  tat: number | undefined,
+  cost: number,
+  policy: Pick<RatePolicy, 'perMinute' | 'burst'>,
+): GcraOutcome {
+  const interval = emissionIntervalMs(policy);
+  const tolerance = toleranceMs(policy);
+  const base = tat === undefined || tat < now ? now : tat;
+  const fresh = base + cost * interval;
+  const allowed = fresh - tolerance - now <= EPSILON_MS;
+  const kept = allowed ? fresh : base;
+  let retryAfterMs = 0;
+  if (!allowed) retryAfterMs = cost * interval - tolerance > EPSILON_MS ? Infinity : Math.ceil(fresh - tolerance - now);
+  return {
+    allowed,
+    tat: kept,
+    remaining: Math.max(0, Math.floor((tolerance - (kept - now) + EPSILON_MS) / interval)),
+    retryAfterMs,
+    resetAfterMs: Math.ceil(kept - now),
+  };
+}
+
+export interface RateCharge {
+  policy: RatePolicy;
+  /** Positive whole units. */
+  cost: number;
+}
+
+/** A policy after a decision: what the client has left under it. */
+export interface PolicyState {
+  policy: RatePolicy;
+  allowed: boolean;
+  remaining: number;
+  retryAfterMs: number;
+  resetAfterMs: number;
+}
+
+/**
+ * Charges every policy or none: when one refuses, the others report their state without the charge (cost 0).
+ * Returns the outcomes and the TATs to keep (only when allowed).
+ */
+function chargeAll(now: number, tats: (number | undefined)[], charges: RateCharge[]): GcraOutcome[] {
+  const outcomes = charges.map((charge, index) => gcra(now, tats[index], charge.cost, charge.policy));
+  if (outcomes.every((outcome) => outcome.allowed)) return outcomes;
+  return outcomes.map((outcome, index) =>
+    outcome.allowed ? gcra(now, tats[index], 0, charges[index]!.policy) : outcome,
+  );
+}
+
+/** Where the TATs live: Redis, shared by every replica, or this process. */
+export interface RateLimitStore {
+  readonly kind: 'redis' | 'memory';
+  /**
+   * Charges `client` under every policy, or under none if any refuses, atomically. `undefined` when the store
+   * is unavailable (down, slow, restarting): the caller fails open. Never throws.
+   */
+  consume(client: string, charges: RateCharge[]): Promise<PolicyState[] | undefined>;
+  close(): Promise<void>;
+}
+
+export interface MemoryRateLimitStore extends RateLimitStore {
+  readonly kind: 'memory';
+  /** Keys held (one per policy and client). */
+  readonly size: number;
+}
+
+const toStates = (charges: RateCharge[], outcomes: GcraOutcome[]): PolicyState[] =>
+  outcomes.map(({ allowed, remaining, retryAfterMs, resetAfterMs }, index) => ({
+    policy: charges[index]!.policy,
+    allowed,
+    remaining,
+    retryAfterMs,
+    resetAfterMs,
+  }));
+
+/**
+ * The same algorithm in an LRU, for one replica (`npm start` without Redis). At most `maxEntries` keys: the
+ * least recently seen is dropped first. Dropping a key forgives that client's debt, so the bound should be
+ * well above the clients active within one burst window; 100,000 keys are a few MB.
+ */
+export function createMemoryRateLimitStore(
+  options: { maxEntries?: number; now?: () => number } = {},
+): MemoryRateLimitStore {
+  const maxEntries = options.maxEntries ?? 100_000;
+  if (!Number.isInteger(maxEntries) || maxEntries < 1)
+    throw new Error(`createMemoryRateLimitStore: maxEntries must be a positive integer, got ${maxEntries}`);
+  const now = options.now ?? Date.now;
+  const tats = new LRUCache<string, number>({ max: maxEntries });
+  return {
+    kind: 'memory',
+    get size() {
+      return tats.size;
+    },
+    async consume(client, charges) {
+      const at = now();
+      const keys = charges.map((charge) => `${charge.policy.name}\u0000${client}`);
+      const outcomes = chargeAll(
+        at,
+        keys.map((key) => tats.get(key)),
+        charges,
+      );
+      if (outcomes.every((outcome) => outcome.allowed))
+        keys.forEach((key, index) => tats.set(key, outcomes[index]!.tat));
+      return toStates(charges, outcomes);
+    },
+    async close() {
+      tats.clear();
+    },
+  };
+}
+
+/**
+ * `gcra` for every key at once, in Redis. KEYS: one TAT per policy. ARGV[1]: now in ms, or '' for Redis's
+ * clock (TIME); then per key: emission interval (ms), tolerance (ms), cost. TATs are written with %.17g so they
+ * read back as the same double; each key expires when its bucket is full again.
+ * Reply: { allowed, then per key: allowed, remaining, retry after ms (-1: never), reset after ms }.
+ */
+const GCRA_SCRIPT = `
+local now = tonumber(ARGV[1])
+if not now then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+end
+local epsilon = ${EPSILON_MS}
+local intervals, tolerances, costs, bases, freshes, fits = {}, {}, {}, {}, {}, {}
+local allowed = 1
+for i = 1, #KEYS do
+  intervals[i] = tonumber(ARGV[3 * i - 1])
+  tolerances[i] = tonumber(ARGV[3 * i])
+  costs[i] = tonumber(ARGV[3 * i + 1])
+  local tat = tonumber(redis.call('GET', KEYS[i]))
+  if tat == nil or tat < now then tat = now end
+  bases[i] = tat
+  freshes[i] = tat + costs[i] * intervals[i]
+  fits[i] = freshes[i] - tolerances[i] - now <= epsilon
+  if not fits[i] then allowed = 0 end
+end
+local reply = { allowed }
+for i = 1, #KEYS do
+  local kept = bases[i]
+  if allowed == 1 then
+    kept = freshes[i]
+    redis.call('SET', KEYS[i], string.format('%.17g', kept), 'PX', math.max(1, math.ceil(kept - now)))
+  end
+  local retry = 0
+  if not fits[i] then
+    if costs[i] * intervals[i] - tolerances[i] > epsilon then
+      retry = -1
+    else
+      retry = math.ceil(freshes[i] - tolerances[i] - now)
+    end
+  end
+  local remaining = math.floor((tolerances[i] - (kept - now) + epsilon) / intervals[i])
+  if remaining < 0 then remaining = 0 end
+  reply[#reply + 1] = fits[i] and 1 or 0
+  reply[#reply + 1] = remaining
+  reply[#reply + 1] = retry
+  reply[#reply + 1] = math.ceil(kept - now)
+end
+return reply
+`;
+const GCRA_SHA1 = crypto.createHash('sha1').update(GCRA_SCRIPT).digest('hex');
+
+export interface RedisRateLimitStoreOptions {
+  url: string;
+  /** Bound on one decision; past it the request is allowed. */
+  timeoutMs: number;
+  /** Namespaces every key, so several gateways (or test runs) can share one Redis. */
+  keyPrefix: string;
+  logger: Logger;
+  /** For tests: decide at this clock's time (ms) instead of Redis's TIME. */
+  now?: () => number;
+}
+
+/**
+ * One key per (policy, client): `<prefix>ratelimit:{<client>}:<policy>`. The client is the hash tag, so the
+ * keys one decision reads together hash to one slot and the script also runs on a Redis Cluster.
+ */
+export const rateLimitKey = (keyPrefix: string, client: string, policy: string): string =>
+  `${keyPrefix}ratelimit:{${client}}:${policy}`;
+
+/**
+ * Redis, shared by every replica. Every decision is bounded by the timeout and never throws: a Redis that is
+ * down, slow or restarting answers `undefined` (the caller allows the request and counts it), and the outage
+ * is logged once, like the cache store's.
+ */
+export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): RateLimitStore {
+  const { logger, keyPrefix, timeoutMs } = options;
+  const client = createClient({
+    url: options.url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 2000,
+      reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000),
+    },
+  });
+  let outage = false;
+  let closed = false;
+  const failed = (error: unknown) => {
+    if (!outage && !closed) {
+      outage = true;
+      logger.warn('rate limit store unavailable; allowing requests without limits until it is back', {
+        error: messageOf(error),
+      });
+    }
+  };
+  client.on('error', (error: unknown) => failed(error));
+  client.on('ready', () => {
+    if (outage) logger.info('rate limit store available again');
+    outage = false;
+  });
+  // Connect in the background: the gateway serves (unlimited) whether or not Redis is up yet.
+  const connecting = client.connect().catch((error: unknown) => failed(error));
+
+  const evaluate = async (keys: string[], args: string[]): Promise<unknown> => {
+    try {
+      return await client.evalSha(GCRA_SHA1, { keys, arguments: args });
+    } catch (error) {
+      // A restarted or flushed Redis has forgotten the script: send it once, Redis caches it again.
+      if (!messageOf(error).startsWith('NOSCRIPT')) throw error;
+      return client.eval(GCRA_SCRIPT, { keys, arguments: args });
+    }
+  };
+
+  return {
+    kind: 'redis',
+    async consume(clientKey, charges) {
+      if (charges.length === 0) return [];
+      if (!client.isReady) {
+        failed(new Error('not connected'));
+        return undefined;
+      }
+      const keys = charges.map((charge) => rateLimitKey(keyPrefix, clientKey, charge.policy.name));
+      const args = [options.now ? String(options.now()) : ''];
+      for (const { policy, cost } of charges)
+        args.push(String(emissionIntervalMs(policy)), String(toleranceMs(policy)), String(cost));
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const reply = (await Promise.race([
+          evaluate(keys, args),
+          new Promise<never>((_, reject) => {
+            // As in the cache store: decide one phase after the timer (setImmediate runs after I/O), so an answer
+            // that arrived in the same turn is not mistaken for a timeout.
+            timer = setTimeout(
+              () => setImmediate(() => reject(new Error(`rate limit store did not answer within ${timeoutMs} ms`))),
+              timeoutMs,
+            );
+          }),
+        ])) as number[];
+        return charges.map(({ policy }, index) => {
+          const at = 1 + index * 4;
+          return {
+            policy,
+            allowed: reply[at] === 1,
+            remaining: Number(reply[at + 1]),
+            retryAfterMs: reply[at + 2] === -1 ? Infinity : Number(reply[at + 2]),
+            resetAfterMs: Number(reply[at + 3]),
+          };
+        });
+      } catch (error) {
+        failed(error);
+        return undefined;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      // Destroy first: while Redis is unreachable the background connect retries for ever and never settles.
+      closed = true;
+      client.destroy();
+      await connecting;
+    },
+  };
+}
+
+/** Redis when a URL is configured, else this process: the one switch between the two backends. */
+export function createRateLimitStore(options: {
+  redisUrl: string | undefined;
+  timeoutMs: number;
+  keyPrefix: string;
+  logger: Logger;
+  /** In-process store only: keys kept. Default 100,000. */
+  maxEntries?: number;
+}): RateLimitStore {
+  return options.redisUrl
+    ? createRedisRateLimitStore({
+        url: options.redisUrl,
+        timeoutMs: options.timeoutMs,
+        keyPrefix: options.keyPrefix,
+        logger: options.logger,
+      })
+    : createMemoryRateLimitStore({ maxEntries: options.maxEntries });
+}
+
+/**
+ * An address in one spelling: ports and brackets dropped, IPv6 lower-cased and compressed, IPv4-mapped IPv6
+ * (`::ffff:1.2.3.4`, `::ffff:102:304`) as plain IPv4. `undefined` when it is not an IP address.
+ */
+export function normalizeAddress(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let address = raw.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
+  if (bracketed) address = bracketed[1]!;
+  else if (/^[\d.]+:\d+$/.test(address)) address = address.slice(0, address.lastIndexOf(':'));
+  switch (net.isIP(address)) {
+    case 4:
+      return address;
+    case 6: {
+      if (address.includes('%')) return undefined; // zone ids never identify a remote client
+      // The WHATWG URL parser serialises IPv6 canonically (RFC 5952), mapped IPv4 tail as hex words.
+      const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+      const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+      if (!mapped) return canonical;
+      const high = parseInt(mapped[1]!, 16);
+      const low = parseInt(mapped[2]!, 16);
+      return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Who is charged: a verified user (`user:<id>`) or service (`service:<name>`), else the client's address
+ * (`ip:<address>`).
+ *
+ * The address is the socket's peer, unless that peer is a trusted proxy: then `X-Forwarded-For` is read from
+ * the right, skipping trusted proxies, and the first address that is not one is the client. Only the
+ * right-most entries were written by proxies we trust (each appends the peer it saw); anything to their left
+ * came from the client and may be forged, so the left-most entry is never believed. When every entry is a
+ * trusted proxy, the left-most is the client; an entry that is not an address ends the walk at the last
+ * trusted hop.
+ */
+export function clientKey(req: http.IncomingMessage, caller: Caller, trustedProxies: string[]): string {
+  switch (caller.kind) {
+    case 'user':
+      return `user:${caller.userId}`;
+    case 'service':
+      return `service:${caller.service}`;
+    case 'anonymous':
+      return `ip:${clientAddress(req, trustedProxySet(trustedProxies))}`;
+  }
+}
+
+const trustedSets = new WeakMap<string[], Set<string>>();
+function trustedProxySet(trustedProxies: string[]): Set<string> {
+  let set = trustedSets.get(trustedProxies);
+  if (!set) {
+    set = new Set(trustedProxies.map((proxy) => normalizeAddress(proxy) ?? proxy));
+    trustedSets.set(trustedProxies, set);
+  }
+  return set;
+}
+
+function clientAddress(req: http.IncomingMessage, trusted: Set<string>): string {
+  const peer = normalizeAddress(req.socket.remoteAddress);
+  if (peer === undefined) return 'unknown';
+  if (!trusted.has(peer)) return peer;
+  const header = req.headers['x-forwarded-for'];
+  // Node joins repeated X-Forwarded-For headers with ", "; an array would come from a hand-built request.
+  const hops = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').filter((hop) => hop.trim());
+  let client = peer;
+  for (let index = hops.length - 1; index >= 0; index--) {
+    const hop = normalizeAddress(hops[index]);
+    if (hop === undefined) break;
+    client = hop;
+    if (!trusted.has(hop)) break;
+  }
+  return client;
+}
+
+/**
+ * The mutation root fields an operation would run, each alias counted: `mutation { a: pay(…) b: pay(…) }` is 2.
+ * Fragments at the root are followed; a repeated response key counts once (GraphQL runs it once); `__typename`
+ * is free. 0 for queries and subscriptions, and when the operation cannot be found.
+ */
+export function countMutationFields(document: DocumentNode, operationName?: string | null): number {
+  const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
+  const operation = operationName
+    ? operations.find((definition) => definition.name?.value === operationName)
+    : operations.length === 1
+      ? operations[0]
+      : undefined;
+  if (!operation || operation.operation !== 'mutation') return 0;
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions)
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  const responseKeys = new Set<string>();
+  const visited = new Set<string>();
+  const collect = (selectionSet: SelectionSetNode) => {
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (selection.name.value !== '__typename') responseKeys.add(selection.alias?.value ?? selection.name.value);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        collect(selection.selectionSet);
+      } else if (!visited.has(selection.name.value)) {
+        visited.add(selection.name.value);
+        const fragment = fragments.get(selection.name.value);
+        if (fragment) collect(fragment.selectionSet);
+      }
+    }
+  };
+  collect(operation.selectionSet);
+  return responseKeys.size;
+}
+
+export interface RateLimitOptions {
+  /** Off: every request is allowed, no store is asked and no headers are sent. Default true. */
+  enabled?: boolean;
+  /** Requests per minute per client (verified user or service, else client IP). Default 600. */
+  perMinute?: number;
+  /**
+   * Extra requests allowed at once, above the steady rate, after idling: `burst + 1` in one go. Default 60.
+   * The mutation and per-operation policies get the same burst window in time: `burst × theirRate / perMinute`
+   * units, rounded (6 mutations at the defaults, so at most 7 mutation root fields in one request).
+   */
+  burst?: number;
+  /** Mutation root fields per minute per client, each alias counted; charged on top of the request. Default 60. */
+  mutationsPerMinute?: number;
+  /** Per operation name: requests per minute, instead of `perMinute`, on a budget of its own. Default none. */
+  operations?: Record<string, number>;
+  /** Proxies whose `X-Forwarded-For` is believed (IP addresses). Default none: the socket's peer is the client. */
+  trustedProxies?: string[];
+}
+
+export interface RateLimitRequest {
+  req: http.IncomingMessage;
+  caller: Caller;
+  operationName?: string | null;
+  /** Root fields of a mutation (`countMutationFields`); 0 or absent for queries and subscriptions. */
+  mutationFields?: number;
+}
+
+export type RateLimitDecision =
+  | {
+      allowed: true;
+      client: string;
+      headers: Record<string, string>;
+      /** The store did not answer (down, slow): allowed unchecked. Count it. */
+      storeUnavailable: boolean;
+    }
+  | {
+      allowed: false;
+      client: string;
+      status: 429;
+      /** Seconds until the request would be allowed; `undefined` when it never would (cost above the burst). */
+      retryAfterSeconds: number | undefined;
+      headers: Record<string, string>;
+      /** Names of the policies that refused. */
+      policies: string[];
+      error: RateLimitedError;
+    };
+
+export interface RateLimitedError {
+  message: string;
+  extensions: { code: 'RATE_LIMITED'; policies: string[]; retryAfterSeconds?: number };
+}
+
+export interface RateLimiter {
+  check(request: RateLimitRequest): Promise<RateLimitDecision>;
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`RateLimitOptions.${name}: expected a positive number, got ${value}`);
+  return value;
+}
+
+/**
+ * The decision for one GraphQL request: 1 unit from the request policy (or the operation's own), plus
+ * `mutationFields` units from the mutation policy, all charged or none.
+ *
+ * Headers follow draft-ietf-httpapi-ratelimit-headers-11 (May 2026; the field syntax is unchanged since -08):
+ * `RateLimit-Policy` lists each policy the request was charged under (`"request";q=600;w=60`) and `RateLimit`
+ * what is left under it (`"request";r=42;t=3`): `r` the units that could be spent now, `t` the seconds until
+ * the policy's quota is whole again. A refused request also gets `Retry-After` (seconds, RFC 9110).
+ */
+export function createRateLimit(options: RateLimitOptions & { store: RateLimitStore }): RateLimiter {
+  const { store } = options;
+  const enabled = options.enabled ?? true;
+  const perMinute = positive('perMinute', options.perMinute ?? 600);
+  const burst = options.burst ?? 60;
+  if (!Number.isInteger(burst) || burst < 0)
+    throw new Error(`RateLimitOptions.burst: expected a non-negative integer, got ${burst}`);
+  const burstFor = (rate: number) => Math.round((burst * rate) / perMinute);
+  const requestPolicy: RatePolicy = { name: 'request', perMinute, burst };
+  const mutationsPerMinute = positive('mutationsPerMinute', options.mutationsPerMinute ?? 60);
+  const mutationPolicy: RatePolicy = {
+    name: 'mutation',
+    perMinute: mutationsPerMinute,
+    burst: burstFor(mutationsPerMinute),
+  };
+  const operationPolicies = new Map<string, RatePolicy>();
+  for (const [name, rate] of Object.entries(options.operations ?? {}))
+    operationPolicies.set(name, {
+      name: `operation:${name}`,
+      perMinute: positive(`operations.${name}`, rate),
+      burst: burstFor(rate),
+    });
+  const trustedProxies = options.trustedProxies ?? [];
+  for (const proxy of trustedProxies)
+    if (normalizeAddress(proxy) === undefined)
+      throw new Error(`RateLimitOptions.trustedProxies: expected IP addresses, got '${proxy}'`);
+
+  return {
+    async check({ req, caller, operationName, mutationFields = 0 }) {
+      const client = clientKey(req, caller, trustedProxies);
+      if (!enabled) return { allowed: true, client, headers: {}, storeUnavailable: false };
+      const charges: RateCharge[] = [
+        { policy: (operationName && operationPolicies.get(operationName)) || requestPolicy, cost: 1 },
+      ];
+      if (mutationFields > 0) charges.push({ policy: mutationPolicy, cost: Math.ceil(mutationFields) });
+      const states = await store.consume(client, charges);
+      if (!states) return { allowed: true, client, headers: {}, storeUnavailable: true };
+      const headers: Record<string, string> = {
+        'RateLimit-Policy': states
+          .map(({ policy }) => `"${policy.name}";q=${Math.floor(policy.perMinute)};w=60`)
+          .join(', '),
+        RateLimit: states
+          .map(
+            ({ policy, remaining, resetAfterMs }) =>
+              `"${policy.name}";r=${remaining};t=${Math.ceil(resetAfterMs / 1000)}`,
+          )
+          .join(', '),
+      };
+      const refused = states.filter((state) => !state.allowed);
+      if (refused.length === 0) return { allowed: true, client, headers, storeUnavailable: false };
+      const policies = refused.map((state) => state.policy.name);
+      const waitMs = Math.max(...refused.map((state) => state.retryAfterMs));
+      if (waitMs === Infinity) {
+        // States come back in charge order.
+        const charge = charges[states.findIndex((state) => state.retryAfterMs === Infinity)]!;
+        return {
+          allowed: false,
+          client,
+          status: 429,
+          retryAfterSeconds: undefined,
+          headers,
+          policies,
+          error: {
+            message: `This request costs ${charge.cost} under the '${charge.policy.name}' rate limit, which allows at most ${charge.policy.burst + 1} at once`,
+            extensions: { code: 'RATE_LIMITED', policies },
+          },
+        };
+      }
+      const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
+      return {
+        allowed: false,
+        client,
+        status: 429,
+        retryAfterSeconds,
+        headers: { ...headers, 'Retry-After': String(retryAfterSeconds) },
+        policies,
+        error: {
+          message: `Too many requests (${policies.join(', ')} rate limit); retry in ${retryAfterSeconds} s`,
+          extensions: { code: 'RATE_LIMITED', policies, retryAfterSeconds },
+        },
+      };
+    },
+  };
+}
