@@ -122,6 +122,14 @@ export function createGatewayMetrics() {
       'gateway_trusted_documents_total',
       'Documents checked against the trusted documents manifest, by result (known, unknown, rejected).',
     ),
+    rateLimited: new Counter(
+      'gateway_rate_limited_total',
+      'Requests refused by a rate limit, by policy (request, mutation, operation:<name>).',
+    ),
+    rateLimitStoreErrors: new Counter(
+      'gateway_rate_limit_store_errors_total',
+      'Requests let through unchecked because the rate limit store (Redis) was down or slow (fail open).',
+    ),
     operationCost: new Histogram(
       'gateway_operation_cost',
       'Static cost of each operation (demand control, from @cost and @listSize), by operation type.',

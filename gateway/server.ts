@@ -34,6 +34,7 @@ import { createEntityKeyIndex, type EntityKeyIndex } from './fetch/entity-keys';
 import { createSubgraphHttpClient } from './fetch/http-client';
 import { createCostModel, type CostModel } from './edge/demand-control';
 import { createEdge } from './edge/pipeline';
+import { createRateLimit, createRateLimitStore } from './edge/rate-limit';
 import { graphQLParams, sendRejection, type EdgeRequest } from './edge/request';
 import { createInboundDeduplicator } from './inbound';
 import { createGatewayMetrics } from './metrics';
@@ -211,7 +212,18 @@ export async function createGatewayServer(
   const authenticate = createAuthenticator(settings.jwt);
   const inbound = createInboundDeduplicator(settings.dedupInbound, metrics);
 
-  const edge = createEdge(config, logger, metrics, { costModel: () => costModel });
+  const rateLimitStore = settings.rateLimit.enabled
+    ? createRateLimitStore({
+        redisUrl: config.redis.url,
+        timeoutMs: config.redis.commandTimeoutMs,
+        keyPrefix: config.redis.keyPrefix,
+        logger,
+      })
+    : undefined;
+  const edge = createEdge(config, logger, metrics, {
+    costModel: () => costModel,
+    rateLimiter: rateLimitStore ? createRateLimit({ ...settings.rateLimit, store: rateLimitStore }) : undefined,
+  });
 
   // The request path, in order: who is calling, the body, then each edge duty (gateway/edge/*), then Apollo.
   const graphql: RouteHandler = async (req, res) => {
@@ -222,9 +234,10 @@ export async function createGatewayServer(
       const request: EdgeRequest = { req, caller, body, params: graphQLParams(req, body) };
       const rejection = await edge.check(request);
       if (rejection) {
-        sendRejection(res, rejection);
+        sendRejection(res, { ...rejection, headers: { ...request.headers, ...rejection.headers } });
         return;
       }
+      if (request.headers) for (const [name, value] of Object.entries(request.headers)) res.setHeader(name, value);
       const execute = () =>
         runGraphQL(apollo, req, body, async () => ({ caller, stats: { ...newRequestStats(), cost: request.cost } }));
       writeGraphQLResult(res, await inbound.run(req, body, caller, execute));
@@ -341,6 +354,7 @@ export async function createGatewayServer(
       await apollo.stop();
       await changes?.close();
       await cacheStore.close();
+      await rateLimitStore?.close();
       await http.close();
     },
   };

@@ -5,6 +5,7 @@ import type { ErrorCode } from '../../lib/errors';
 import type { CostModel } from './demand-control';
 import { createDocumentLimits } from './document-limits';
 import { checkPersistedQuery, resolveOperation } from './operation';
+import { countMutationFields, type RateLimiter } from './rate-limit';
 import { reject, type EdgeRejection, type EdgeRequest, type StageResult } from './request';
 import { createTrustedDocuments } from './trusted-documents';
 
@@ -17,7 +18,12 @@ import { createTrustedDocuments } from './trusted-documents';
  * 2. persisted query shape: a malformed APQ extension or a hash that does not match the query;
  * 3. document limits: parse once (bounded tokens and nesting), measure depth, aliases, root fields...;
  * 4. operation: which operation runs (several without `operationName`, an unknown name, a subscription);
- * 5. demand control: the operation's static cost from `@cost`/`@listSize`, refused over `COST_MAX`.
+ * 5. rate limits: per client (verified user, else IP), requests and each mutation root field, 429 over it;
+ *    a request refused by an earlier stage still spends the client's request budget, so a flood of bad
+ *    documents ends in 429s too;
+ * 6. demand control: the operation's static cost from `@cost`/`@listSize`, refused over `COST_MAX`.
+ *
+ * Headers a stage wants on the response (the RateLimit headers) are collected in `EdgeRequest.headers`.
  */
 export interface Edge {
   check(request: EdgeRequest): Promise<EdgeRejection | undefined>;
@@ -31,6 +37,8 @@ type Stage = { name: string; run(request: EdgeRequest): StageResult | Promise<St
 export interface EdgeDependencies {
   /** The cost model of the supergraph being served (it follows reloads). */
   costModel(): CostModel | undefined;
+  /** Per-client rate limits; undefined when turned off. */
+  rateLimiter: RateLimiter | undefined;
 }
 
 export function createEdge(
@@ -52,6 +60,34 @@ export function createEdge(
   stages.push({ name: 'persisted_query', run: checkPersistedQuery });
   if (settings.limits) stages.push({ name: 'document_limits', run: createDocumentLimits(settings.limits).check });
   stages.push({ name: 'operation', run: resolveOperation });
+  const limiter = dependencies.rateLimiter;
+  const rateLimit = async (request: EdgeRequest, mutationFields: number): Promise<StageResult> => {
+    if (!limiter) return undefined;
+    const decision = await limiter.check({
+      req: request.req,
+      caller: request.caller,
+      operationName: request.operation?.name?.value ?? request.params?.operationName,
+      mutationFields,
+    });
+    Object.assign((request.headers ??= {}), decision.headers);
+    if (decision.allowed) {
+      if (decision.storeUnavailable) metrics.rateLimitStoreErrors.inc();
+      return undefined;
+    }
+    for (const policy of decision.policies) metrics.rateLimited.inc({ policy });
+    return reject(429, 'RATE_LIMITED', decision.error.message, decision.error.extensions, decision.headers);
+  };
+  const rateLimitStage: Stage = {
+    name: 'rate_limit',
+    run: (request) =>
+      rateLimit(
+        request,
+        request.document && request.operation?.operation === 'mutation'
+          ? countMutationFields(request.document, request.operation.name?.value)
+          : 0,
+      ),
+  };
+  stages.push(rateLimitStage);
   const cost = settings.cost;
   stages.push({
     name: 'demand_control',
@@ -72,10 +108,21 @@ export function createEdge(
 
   return {
     async check(request) {
+      let rateLimited = false;
       for (const stage of stages) {
-        const rejection = await stage.run(request);
+        let rejection = await stage.run(request);
+        if (stage === rateLimitStage) rateLimited = true;
+        else if (rejection && !rateLimited) {
+          // Refused before the rate limit looked: the request still counts, and a client over its budget
+          // hears 429 rather than the same 400 again.
+          const limited = await rateLimit(request, 0);
+          if (limited) rejection = limited;
+        }
         if (rejection) {
-          metrics.edgeRejections.inc({ stage: stage.name, code: rejection.code });
+          metrics.edgeRejections.inc({
+            stage: rejection.code === 'RATE_LIMITED' ? 'rate_limit' : stage.name,
+            code: rejection.code,
+          });
           return rejection;
         }
       }

@@ -23,6 +23,8 @@ export interface EdgeRequest {
   operation?: OperationDefinitionNode;
   /** The operation's static cost, once demand control has computed it. */
   cost?: number;
+  /** Headers for the response, whatever it is (the RateLimit headers). */
+  headers?: Record<string, string>;
 }
 
 export interface GraphQLParams {
