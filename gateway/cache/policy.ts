@@ -137,7 +137,11 @@ export function createCachePolicy(supergraphSdl: string, overrides: Record<strin
           acc.maxAge = 0;
           continue;
         }
-        walk(fragment.selectionSet, fragment.typeCondition.name.value, parentMaxAge, fragments, acc);
+        // As an inline fragment: the type condition's own policy applies (an `_entities` fetch's named fragment).
+        const condition = fragment.typeCondition.name.value;
+        const conditionType = types.get(condition);
+        walk(fragment.selectionSet, condition, conditionType?.hint.maxAge ?? parentMaxAge, fragments, acc);
+        if (conditionType?.hint.private) acc.private = true;
         continue;
       }
       if (selection.name.value.startsWith('__')) continue;

@@ -195,14 +195,27 @@ export function placeEntities(
 ): Placement {
   const keySets = identity ? representations.map((representation) => keySetOf(identity, representation)) : undefined;
   if (received.length === representations.length) {
+    // An answer whose typename is another representation's type is out of place even when the key values
+    // agree (a Product and a Review with the same id). A typename no representation has is not held against
+    // it: an interface entity may answer with its concrete type.
+    let typenames: Set<unknown> | undefined;
     let inOrder = true;
     let verified = true;
     for (let index = 0; index < received.length; index++) {
       const entity = received[index];
       if (!isEntity(entity)) continue;
       const keySet = keySets?.[index];
+      const representation = representations[index] as Entity;
+      const typename = entity[TYPENAME_ALIAS];
+      if (typename !== undefined && typename !== representation.__typename) {
+        typenames ??= new Set(representations.map((candidate) => (candidate as Entity | null)?.__typename));
+        if (typenames.has(typename)) {
+          inOrder = false;
+          break;
+        }
+      }
       if (!keySet || !carries(entity, keySet)) verified = false;
-      else if (!matches(entity, representations[index] as Entity, keySet)) {
+      else if (!matches(entity, representation, keySet)) {
         inOrder = false;
         break;
       }
@@ -287,11 +300,14 @@ function placeByKey(
     entities[target[position]!] = entity;
   });
   const placedErrors: GraphQLFormattedError[] = [];
+  const nullPositions = new Set(nullAnswers);
   for (const error of errors) {
     const [head, position, ...rest] = error.path ?? [];
     if (head === '_entities' && typeof position === 'number') {
       const index = target[position];
       if (index === undefined) return { kind: 'unmatched' };
+      // A null carries no key: which representation it answered is certain only when there is one.
+      if (nullPositions.has(position) && nullAnswers.length > 1) return { kind: 'unmatched' };
       placedErrors.push({ ...error, path: ['_entities', index, ...rest] });
     } else placedErrors.push(error);
   }
