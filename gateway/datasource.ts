@@ -18,6 +18,7 @@ import { shapeOf, type FetchShape } from './fetch/document';
 import type { EntityKeyIndex } from './fetch/entity-keys';
 import { representationKey, withIdentityFields, type IdentityShape } from './fetch/identity';
 import { SubgraphRequestError, type SubgraphHttpClient, type SubgraphResponse } from './fetch/http-client';
+import { createCircuitBreaker, jitteredDelay, type CircuitBreaker } from './fetch/resilience';
 import type { GatewayMetrics } from './metrics';
 
 /** What one client request did on the network; shown in development as a response extension. */
@@ -34,6 +35,8 @@ export interface RequestStats {
   entityMemoHits: number;
   /** The operation's static cost (demand control), when computed. */
   cost?: number;
+  /** Entities served from the cache past their TTL because their subgraph failed (stale-if-error). */
+  staleEntities?: number;
 }
 
 export interface GatewayContext {
@@ -73,7 +76,19 @@ export interface DataSourceOptions {
    * answer is; without it, answers are placed by position, as Apollo does.
    */
   keyIndex?: () => EntityKeyIndex | undefined;
+  /** Retries and the circuit breaker; none when absent. */
+  resilience?: { retry: boolean; breakerFailures: number; breakerResetMs: number };
 }
+
+const RETRY_DELAY_MS = 25;
+
+/** The transport failed or the subgraph answered no GraphQL: what stale-if-error stands in for. */
+const subgraphFailed = (error: unknown): boolean => {
+  const code = error instanceof GraphQLError ? error.extensions.code : undefined;
+  return code === 'SUBGRAPH_UNAVAILABLE' || code === 'SUBGRAPH_TIMEOUT';
+};
+
+const looksLikeGraphQL = (body: string): boolean => /^\s*\{\s*"(data|errors)"/.test(body);
 
 const MAX_IDENTITY_SHAPES = 5_000;
 
@@ -87,6 +102,8 @@ interface Pending {
   fetch: PendingFetch;
   planned: PlannedFetch;
   complete?: (result: FetchResult) => FetchResult;
+  /** Stale-if-error: the fetch's answer from expired cache entries, when the subgraph fails. */
+  stale?: () => { result: FetchResult; staleEntities: number } | undefined;
 }
 
 /** The result handed to the executor: completed (cache, memo), without the internal `unverified` mark. */
@@ -94,6 +111,17 @@ const finish = (entry: Pending, result: FetchResult): FetchResult => {
   const { unverified: _, ...completed } = entry.complete ? entry.complete(result) : result;
   return completed;
 };
+
+/** A stale answer, then the stages before the cache (the request memo) as a fresh one would go. */
+const staleThrough =
+  (
+    stale: () => { result: FetchResult; staleEntities: number } | undefined,
+    outer: ((result: FetchResult) => FetchResult) | undefined,
+  ) =>
+  () => {
+    const answer = stale();
+    return answer && { ...answer, result: outer ? outer(answer.result) : answer.result };
+  };
 
 /** First `inner` (closer to the network), then `outer`. */
 const chain =
@@ -113,6 +141,7 @@ const chain =
 export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   private readonly queues = new WeakMap<object, PendingFetch[]>();
   private readonly inflight = new Map<string, Promise<SubgraphResponse>>();
+  private readonly breaker: CircuitBreaker | undefined;
   /** Per fetch text: the same fetch with identity fields added, for the key index they were built from. */
   private readonly identities = new Map<string, IdentityShape | undefined>();
   private identitiesIndex: EntityKeyIndex | undefined;
@@ -121,7 +150,17 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     readonly name: string,
     readonly url: string,
     private readonly options: DataSourceOptions,
-  ) {}
+  ) {
+    const resilience = options.resilience;
+    this.breaker =
+      resilience && resilience.breakerFailures > 0
+        ? createCircuitBreaker({
+            failures: resilience.breakerFailures,
+            resetMs: resilience.breakerResetMs,
+            onChange: (state) => options.metrics.circuitTransitions.inc({ subgraph: name, state }),
+          })
+        : undefined;
+  }
 
   async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
     const request = {
@@ -183,6 +222,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
               fetch: entry.fetch,
               planned: outcome.residual,
               complete: chain(outcome.complete, entry.complete),
+              ...(outcome.stale ? { stale: staleThrough(outcome.stale, entry.complete) } : {}),
             });
           else misses.push(entry);
         });
@@ -277,7 +317,19 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
         else entry.fetch.resolve(finish(entry, result));
       });
     } catch (error) {
-      for (const entry of group) entry.fetch.reject(error);
+      for (const entry of group) {
+        const stale = subgraphFailed(error) ? entry.stale?.() : undefined;
+        if (!stale) {
+          entry.fetch.reject(error);
+          continue;
+        }
+        // Stale-if-error: the subgraph is down or slow, and every entity this fetch needs is in the cache
+        // past its TTL but within the stale window. Served, counted, and marked in the response.
+        context.stats.staleEntities = (context.stats.staleEntities ?? 0) + stale.staleEntities;
+        this.options.metrics.staleServed.inc({ subgraph: this.name }, stale.staleEntities);
+        const { unverified: _, ...result } = stale.result;
+        entry.fetch.resolve(result);
+      }
     }
   }
 
@@ -332,7 +384,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       if (context) context.stats.subgraphRequests++;
       this.options.metrics.subgraphRequests.inc({ subgraph: this.name });
       const started = performance.now();
-      const sending = this.options.http.post(this.url, payload, headers, this.options.timeoutMs);
+      const sending = this.post(payload, headers, operation);
       if (key !== undefined) {
         this.inflight.set(key, sending);
         void sending.then(
@@ -356,6 +408,41 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       await this.options.cache.evict(changes as EntityChange[]);
     }
     return { data: result.data, ...(result.errors ? { errors: result.errors } : {}) };
+  }
+
+  /**
+   * The HTTP call, through this subgraph's circuit breaker, with one jittered retry for a query that could
+   * not connect (see `fetch/resilience.ts` for why exactly those).
+   */
+  private async post(payload: string, headers: Record<string, string>, operation: string): Promise<SubgraphResponse> {
+    const breaker = this.breaker;
+    if (breaker && breaker.admit() === 'no') {
+      this.options.metrics.shortCircuited.inc({ subgraph: this.name });
+      throw new SubgraphRequestError(`circuit open for ${this.name}`, 'circuit-open');
+    }
+    try {
+      let response: SubgraphResponse;
+      try {
+        response = await this.options.http.post(this.url, payload, headers, this.options.timeoutMs);
+      } catch (error) {
+        const retryable =
+          this.options.resilience?.retry &&
+          operation === 'query' &&
+          error instanceof SubgraphRequestError &&
+          error.kind === 'network';
+        if (!retryable) throw error;
+        this.options.metrics.subgraphRetries.inc({ subgraph: this.name });
+        await new Promise((resolve) => setTimeout(resolve, jitteredDelay(RETRY_DELAY_MS)));
+        response = await this.options.http.post(this.url, payload, headers, this.options.timeoutMs);
+      }
+      // A 5xx that is not a GraphQL answer is the subgraph failing; a GraphQL answer, even with errors, is not.
+      if (response.status >= 500 && !looksLikeGraphQL(response.body)) breaker?.failed();
+      else breaker?.succeeded();
+      return response;
+    } catch (error) {
+      breaker?.failed();
+      throw error;
+    }
   }
 
   private parse(response: SubgraphResponse): FetchResult & { extensions?: Record<string, unknown> } {
@@ -388,10 +475,13 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   private transportError(error: unknown): GraphQLError {
     if (error instanceof GraphQLError) return error;
     const timedOut = error instanceof SubgraphRequestError && error.kind === 'timeout';
+    const circuitOpen = error instanceof SubgraphRequestError && error.kind === 'circuit-open';
     return new GraphQLError(
       timedOut
         ? `Subgraph '${this.name}' did not answer within ${this.options.timeoutMs} ms`
-        : `Subgraph '${this.name}' is unavailable`,
+        : circuitOpen
+          ? `Subgraph '${this.name}' is unavailable (failing repeatedly; not asked until it recovers)`
+          : `Subgraph '${this.name}' is unavailable`,
       { extensions: { code: timedOut ? 'SUBGRAPH_TIMEOUT' : 'SUBGRAPH_UNAVAILABLE', serviceName: this.name } },
     );
   }

@@ -130,6 +130,22 @@ export function createGatewayMetrics() {
       'gateway_rate_limit_store_errors_total',
       'Requests let through unchecked because the rate limit store (Redis) was down or slow (fail open).',
     ),
+    subgraphRetries: new Counter(
+      'gateway_subgraph_retries_total',
+      'Query fetches asked again after a connection error, by subgraph.',
+    ),
+    circuitTransitions: new Counter(
+      'gateway_circuit_transitions_total',
+      "Changes of a subgraph's circuit breaker, by subgraph and the state entered (open, half-open, closed).",
+    ),
+    shortCircuited: new Counter(
+      'gateway_subgraph_short_circuited_total',
+      'Fetches failed at once because the subgraph circuit was open, by subgraph.',
+    ),
+    staleServed: new Counter(
+      'gateway_stale_entities_served_total',
+      'Entities served from the cache past their TTL because their subgraph failed (stale-if-error), by subgraph.',
+    ),
     operationCost: new Histogram(
       'gateway_operation_cost',
       'Static cost of each operation (demand control, from @cost and @listSize), by operation type.',

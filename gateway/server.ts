@@ -111,7 +111,13 @@ export async function createGatewayServer(
     policy = createCachePolicy(sdl, settings.entityCache.ttlOverrides);
     entityKeys = createEntityKeyIndex(sdl);
     entityCache = settings.entityCache.enabled
-      ? createEntityCache({ store: cacheStore, policy, metrics, logger })
+      ? createEntityCache({
+          store: cacheStore,
+          policy,
+          metrics,
+          logger,
+          staleIfErrorSeconds: settings.resilience.staleIfErrorSeconds,
+        })
       : undefined;
   };
   const cacheProxy: EntityCache = {
@@ -149,6 +155,7 @@ export async function createGatewayServer(
         dedupInflight: settings.dedupInflight,
         cache: settings.entityCache.enabled ? cacheProxy : undefined,
         keyIndex: () => entityKeys,
+        resilience: settings.resilience,
       });
     },
     __exposeQueryPlanExperimental: settings.debugExtensions,
@@ -166,6 +173,22 @@ export async function createGatewayServer(
     ApolloServerPluginUsageReportingDisabled(),
     ApolloServerPluginSchemaReportingDisabled(),
   ];
+  // Entities served past their TTL because their subgraph failed are marked in every environment: the
+  // client may want to say "as of a moment ago".
+  plugins.push({
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response, contextValue }) {
+          const stale = contextValue.stats.staleEntities;
+          if (!stale || response.body.kind !== 'single') return;
+          response.body.singleResult.extensions = {
+            ...response.body.singleResult.extensions,
+            staleIfError: { entities: stale },
+          };
+        },
+      };
+    },
+  });
   // A persisted query the gateway does not know (or APQ turned off) is the client's to fix: 400, not 200, so
   // that every client mistake is a 4xx. Apollo Client's persisted-query link retries with the full text on
   // either status.
@@ -352,10 +375,9 @@ export async function createGatewayServer(
     },
     async stop() {
       await apollo.stop();
-      await changes?.close();
-      await cacheStore.close();
-      await rateLimitStore?.close();
-      await http.close();
+      // Independent clients, closed side by side: each bounds its own close, so one Redis that went away costs its
+      // own timeout once rather than holding up the others.
+      await Promise.all([changes?.close(), cacheStore.close(), rateLimitStore?.close(), http.close()]);
     },
   };
 }

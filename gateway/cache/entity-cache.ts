@@ -7,7 +7,7 @@ import type { FetchResult, PlannedFetch } from '../fetch/batch';
 import { withKnownEntities } from '../fetch/residual';
 import type { GatewayMetrics } from '../metrics';
 import type { CachePolicy } from './policy';
-import { decodeValue, type CacheStore, type HashLookup, type HashWrite } from './store';
+import { decodeStored, type CacheStore, type HashLookup, type HashWrite } from './store';
 
 /**
  * The entity cache on the gateway's fetch path. For the fetches of one batch it computes one key per
@@ -22,7 +22,16 @@ import { decodeValue, type CacheStore, type HashLookup, type HashWrite } from '.
  */
 export type CacheOutcome =
   | { kind: 'hit'; result: FetchResult }
-  | { kind: 'miss'; residual: PlannedFetch; complete(result: FetchResult): FetchResult }
+  | {
+      kind: 'miss';
+      residual: PlannedFetch;
+      complete(result: FetchResult): FetchResult;
+      /**
+       * Stale-if-error: the whole fetch's answer from entries past their TTL but within the stale window,
+       * when every entity it needs has one; for when the subgraph fails. Returns how many entities were stale.
+       */
+      stale?: () => { result: FetchResult; staleEntities: number } | undefined;
+    }
   | { kind: 'bypass' };
 
 export interface EntityCache {
@@ -70,8 +79,19 @@ export function createEntityCache(options: {
   policy: CachePolicy;
   metrics: GatewayMetrics;
   logger: Logger;
+  /** Entities are kept this long past their TTL, to be served if their subgraph fails. Default 0 (off). */
+  staleIfErrorSeconds?: number;
 }): EntityCache {
   const { store, policy, metrics } = options;
+  const staleSeconds = options.staleIfErrorSeconds ?? 0;
+  /** A cached value: fresh, usable only when the subgraph fails, or nothing. */
+  const readValue = (stored: string | null | undefined): { fresh: string | null; stale: string | null } => {
+    const decoded = decodeStored(stored);
+    if (!decoded) return { fresh: null, stale: null };
+    const time = Date.now();
+    if (decoded.expiresAt > time) return { fresh: decoded.value, stale: null };
+    return { fresh: null, stale: decoded.expiresAt + staleSeconds * 1000 > time ? decoded.value : null };
+  };
 
   function scopeOf(caller: Caller, isPrivate: boolean): string {
     return isPrivate ? `p:${encodeCaller(caller) ?? 'anonymous'}` : 'public';
@@ -158,14 +178,14 @@ export function createEntityCache(options: {
       const values = await store.readFields(lookups);
       if (!values) return fetches.map(() => ({ kind: 'bypass' }) as const);
       let cursor = 0;
-      const next = () => decodeValue(values[cursor++]);
+      const next = () => readValue(values[cursor++]);
       return plans.map((plan): CacheOutcome => {
         if (!plan) return { kind: 'bypass' };
         if (plan.kind === 'root') {
-          const cached = next();
-          if (cached !== null) {
+          const { fresh, stale } = next();
+          if (fresh !== null) {
             count(context, 1, 0);
-            return { kind: 'hit', result: { data: { [plan.rootKey]: JSON.parse(cached) } } };
+            return { kind: 'hit', result: { data: { [plan.rootKey]: JSON.parse(fresh) } } };
           }
           count(context, 0, 1);
           return {
@@ -174,15 +194,20 @@ export function createEntityCache(options: {
             complete: (result) => {
               const value = result.data?.[plan.rootKey];
               if (!result.errors && value !== null && value !== undefined) {
-                void store.writeFields([{ ...plan.lookup, value: JSON.stringify(value), ttlSeconds: plan.ttl }]);
+                void store.writeFields([
+                  { ...plan.lookup, value: JSON.stringify(value), ttlSeconds: plan.ttl, staleSeconds },
+                ]);
               }
               return result;
             },
+            ...(stale !== null
+              ? { stale: () => ({ result: { data: { [plan.rootKey]: JSON.parse(stale) } }, staleEntities: 1 }) }
+              : {}),
           };
         }
         return entityOutcome(
           plan,
-          plan.lookups.map((lookup) => (lookup ? next() : null)),
+          plan.lookups.map((lookup) => (lookup ? next() : { fresh: null, stale: null })),
           context,
         );
       });
@@ -220,19 +245,32 @@ export function createEntityCache(options: {
 
   function entityOutcome(
     plan: EntityPlan,
-    cached: (string | null)[],
+    cached: { fresh: string | null; stale: string | null }[],
     context: Parameters<typeof count>[0],
   ): CacheOutcome {
-    const known = cached.map((value) => (value === null ? undefined : JSON.parse(value)));
+    const known = cached.map(({ fresh }) => (fresh === null ? undefined : JSON.parse(fresh)));
     const misses = known.reduce<number>((total, value) => total + (value === undefined ? 1 : 0), 0);
     count(context, known.length - misses, misses);
-    return withKnownEntities(plan.fetch, known, (fresh) => {
+    const outcome = withKnownEntities(plan.fetch, known, (fresh) => {
       const writes: HashWrite[] = [];
       for (const { index, entity } of fresh) {
         const lookup = plan.lookups[index];
-        if (lookup) writes.push({ ...lookup, value: JSON.stringify(entity), ttlSeconds: plan.ttl });
+        if (lookup) writes.push({ ...lookup, value: JSON.stringify(entity), ttlSeconds: plan.ttl, staleSeconds });
       }
       if (writes.length > 0) void store.writeFields(writes);
     });
+    if (outcome.kind !== 'miss' || !cached.every(({ fresh, stale }) => fresh !== null || stale !== null))
+      return outcome;
+    return {
+      ...outcome,
+      stale: () => ({
+        result: {
+          data: {
+            _entities: cached.map(({ fresh, stale }, index) => known[index] ?? JSON.parse((fresh ?? stale)!)),
+          },
+        },
+        staleEntities: misses,
+      }),
+    };
   }
 }

@@ -22,6 +22,8 @@ export interface HashLookup {
 export interface HashWrite extends HashLookup {
   value: string;
   ttlSeconds: number;
+  /** How long the value is kept past its TTL (served only when its subgraph fails: stale-if-error). */
+  staleSeconds?: number;
 }
 
 export interface CacheStore {
@@ -43,10 +45,16 @@ export function encodeValue(value: string, ttlSeconds: number): string {
   return `${now() + ttlSeconds * 1000}|${value}`;
 }
 export function decodeValue(stored: string | null | undefined): string | null {
+  const decoded = decodeStored(stored);
+  return decoded && decoded.expiresAt > now() ? decoded.value : null;
+}
+/** A stored value with its expiry time, expired or not (for stale-if-error). */
+export function decodeStored(stored: string | null | undefined): { value: string; expiresAt: number } | null {
   if (!stored) return null;
   const bar = stored.indexOf('|');
-  if (bar === -1 || Number(stored.slice(0, bar)) <= now()) return null;
-  return stored.slice(bar + 1);
+  if (bar === -1) return null;
+  const expiresAt = Number(stored.slice(0, bar));
+  return Number.isFinite(expiresAt) ? { value: stored.slice(bar + 1), expiresAt } : null;
 }
 
 export function createMemoryCacheStore(maxEntries: number): CacheStore {
@@ -188,9 +196,10 @@ export function createRedisCacheStore(options: {
       await guarded(async () => {
         const pipeline = client.multi();
         const longest = new Map<string, number>();
-        for (const { key, field, value, ttlSeconds } of writes) {
+        for (const { key, field, value, ttlSeconds, staleSeconds } of writes) {
           pipeline.addCommand(['HSET', keyPrefix + key, field, encodeValue(value, ttlSeconds)]);
-          longest.set(keyPrefix + key, Math.max(longest.get(keyPrefix + key) ?? 0, ttlSeconds));
+          const keep = ttlSeconds + (staleSeconds ?? 0);
+          longest.set(keyPrefix + key, Math.max(longest.get(keyPrefix + key) ?? 0, keep));
         }
         for (const [key, ttl] of longest) {
           pipeline.addCommand(['EXPIRE', key, String(ttl), 'NX']);
@@ -208,11 +217,22 @@ export function createRedisCacheStore(options: {
       return value ?? undefined;
     },
     async set(key, value, ttlSeconds) {
-      await guarded(() => (ttlSeconds ? client.set(keyPrefix + key, value, { EX: ttlSeconds }) : client.set(keyPrefix + key, value)));
+      await guarded(() =>
+        ttlSeconds ? client.set(keyPrefix + key, value, { EX: ttlSeconds }) : client.set(keyPrefix + key, value),
+      );
     },
     async close() {
-      await connecting;
-      client.destroy();
+      // Bounded (one second in all) whatever Redis does. A connection being opened may finish, so that it is
+      // closed rather than left behind; with Redis unreachable node-redis retries for ever and `connecting` never
+      // settles. A connected client gets to finish the writes it sent: Redis answers in order, so a PING's reply
+      // means every earlier command was answered. Not `close()` or `quit()`: they mark the client closed first,
+      // and against a server that stopped answering they wait for ever, after which `destroy()` refuses to run.
+      let timer: NodeJS.Timeout | undefined;
+      const budget = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)));
+      if (!client.isReady) await Promise.race([connecting, budget]);
+      if (client.isReady) await Promise.race([client.ping().catch(() => undefined), budget]);
+      clearTimeout(timer);
+      if (client.isOpen) client.destroy();
     },
   };
 }

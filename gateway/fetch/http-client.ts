@@ -16,7 +16,7 @@ export interface SubgraphResponse {
 export class SubgraphRequestError extends Error {
   constructor(
     message: string,
-    readonly kind: 'timeout' | 'network',
+    readonly kind: 'timeout' | 'network' | 'circuit-open',
   ) {
     super(message);
     this.name = 'SubgraphRequestError';

@@ -165,24 +165,21 @@ describe('placeEntities', () => {
 
   // Null answers carry no key: with two of them out of order (`gone` and `flaky` here), which one failed is
   // not certain, so the error must not be tied to the other's position (the fetch fails instead).
-  it(
-    'never ties an error to a representation other than the one that failed, when two nulls come back out of order',
-    async () => {
-      const representations = [
-        product({ sku: 'A' }),
-        product({ sku: 'flaky' }),
-        product({ sku: 'gone' }),
-        product({ sku: 'C' }),
-      ];
-      const got = reversed(await answer(PRODUCT_NAME, representations));
-      // Reversed: [Chisel, null (gone), null (flaky, with its error), Anvil].
-      expect(got.errors.map((error) => error.path)).toEqual([['_entities', 2]]);
-      const placement = place(PRODUCT_NAME, representations, got);
-      const blamed = placement.kind === 'placed' ? placement.errors.map((error) => error.path) : [];
-      // `gone` (position 2) did not fail; only `flaky` (position 1) did.
-      expect(blamed).not.toContainEqual(['_entities', 2]);
-    },
-  );
+  it('never ties an error to a representation other than the one that failed, when two nulls come back out of order', async () => {
+    const representations = [
+      product({ sku: 'A' }),
+      product({ sku: 'flaky' }),
+      product({ sku: 'gone' }),
+      product({ sku: 'C' }),
+    ];
+    const got = reversed(await answer(PRODUCT_NAME, representations));
+    // Reversed: [Chisel, null (gone), null (flaky, with its error), Anvil].
+    expect(got.errors.map((error) => error.path)).toEqual([['_entities', 2]]);
+    const placement = place(PRODUCT_NAME, representations, got);
+    const blamed = placement.kind === 'placed' ? placement.errors.map((error) => error.path) : [];
+    // `gone` (position 2) did not fail; only `flaky` (position 1) did.
+    expect(blamed).not.toContainEqual(['_entities', 2]);
+  });
 
   it('matches an answer by whichever key of its type the representation carries', async () => {
     const representations = [product({ id: 'X3' }), product({ sku: 'A' }), product({ id: 'X2' })];
@@ -205,18 +202,15 @@ describe('placeEntities', () => {
 
   // The typename is part of the in-order check: a Product and a Review with the same id, answered in reverse
   // order, would otherwise each "match" the other's representation and be kept, verified, in the wrong place.
-  it(
-    'tells apart entities of two types with the same key value by their typename, when the count is right',
-    async () => {
-      const representations = [product({ id: 'X1' }), { __typename: 'Review', id: 'X1' }];
-      const placement = place(
-        PRODUCT_OR_REVIEW,
-        representations,
-        reversed(await answer(PRODUCT_OR_REVIEW, representations)),
-      );
-      expect(placement).toMatchObject({ kind: 'placed', entities: [{ name: 'Anvil' }, { body: 'Review X1' }] });
-    },
-  );
+  it('tells apart entities of two types with the same key value by their typename, when the count is right', async () => {
+    const representations = [product({ id: 'X1' }), { __typename: 'Review', id: 'X1' }];
+    const placement = place(
+      PRODUCT_OR_REVIEW,
+      representations,
+      reversed(await answer(PRODUCT_OR_REVIEW, representations)),
+    );
+    expect(placement).toMatchObject({ kind: 'placed', entities: [{ name: 'Anvil' }, { body: 'Review X1' }] });
+  });
 
   it('gives a representation the subgraph left out null, and an error at its position naming the subgraph', async () => {
     const representations = [product({ sku: 'A' }), product({ sku: 'B' }), product({ sku: 'C' })];
