@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from '../lib/config';
 import { listen } from '../lib/http';
 import { createLogger } from '../lib/logger';
+import { closeBy, createGracefulShutdown } from '../lib/shutdown';
 import { createGatewayServer } from './server';
 import { messageOf } from '../lib/errors';
 
@@ -23,17 +24,13 @@ async function main(): Promise<void> {
       : undefined;
     if (metricsListening) logger.info(`metrics on ${metricsListening.url}/metrics`);
     process.on('SIGHUP', () => gateway.reloadSupergraph());
-    let stopping = false;
-    const shutdown = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info(`${signal} received, draining`);
-      void Promise.all([listening.close(), metricsListening?.close()])
-        .then(() => gateway.stop())
-        .then(() => process.exit(0));
-    };
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
-    process.on('SIGINT', () => shutdown('SIGINT'));
+    createGracefulShutdown({
+      logger,
+      ...config.shutdown,
+      servers: metricsListening ? [listening, metricsListening] : [listening],
+      stop: (deadline) =>
+        closeBy('the gateway (Apollo, Redis clients, subgraph connections)', () => gateway.stop(), deadline, logger),
+    }).handleSignals();
   } catch (error) {
     logger.error(`failed to start: ${messageOf(error)}`);
     process.exit(1);

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import type { ErrorCode } from './errors';
 
@@ -153,12 +153,53 @@ export interface ListeningServer {
   server: http.Server;
   port: number;
   url: string;
+  /** Requests being answered right now. */
+  inFlight(): number;
+  /** Requests received since the server started listening. */
+  received(): number;
+  /**
+   * Shutdown has begun: from now on `/readyz` answers 503 `{"status":"draining"}`, and every response (those of
+   * requests already in flight included) carries `Connection: close`, so keep-alive clients reconnect, through a
+   * load balancer that has taken this replica out. Everything else is served as before.
+   */
+  drain(): void;
+  /**
+   * Stops accepting connections and resolves once every connection has closed: requests in flight are answered,
+   * idle keep-alive connections are closed. Before `drain()` (tests), connections still open after 2 s are cut.
+   */
   close(): Promise<void>;
+  /** Cuts every connection, answered or not: the shutdown deadline has passed. */
+  destroyConnections(): void;
 }
 
-/** Listens (port 0 picks a free one) and returns a `close` that ends keep-alive connections too. */
+/**
+ * After the listener closed, how long a connection with no request in progress may still deliver one. The kernel
+ * hands Node a new connection one event-loop turn before Node reads its first bytes, so a client that connected
+ * just before the close may have its request on the wire while the connection still looks idle; closing such
+ * connections at once (what `http.Server.close()` does) fails requests that had been accepted.
+ */
+const IDLE_GRACE_MS = 250;
+/** Without a drain (tests closing their servers), how long requests in flight get before their connections are cut. */
+const UNDRAINED_CLOSE_MS = 2_000;
+
+/** Listens (port 0 picks a free one) and returns the server with its draining and closing controls. */
 export async function listen(listener: http.RequestListener, port: number, host: string): Promise<ListeningServer> {
-  const server = http.createServer({ keepAliveTimeout: 65_000 }, listener);
+  const pending = new Set<http.ServerResponse>();
+  let received = 0;
+  let draining = false;
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    received++;
+    pending.add(res);
+    res.once('close', () => pending.delete(res));
+    if (draining) {
+      res.setHeader('connection', 'close');
+      if (req.url === '/readyz' || req.url?.startsWith('/readyz?')) {
+        sendJson(res, 503, { status: 'draining' });
+        return;
+      }
+    }
+    listener(req, res);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -168,15 +209,35 @@ export async function listen(listener: http.RequestListener, port: number, host:
   });
   const address = server.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  let closed: Promise<void> | undefined;
   return {
     server,
     port: address.port,
     url: `http://${shownHost}:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 2_000).unref();
-      }),
+    inFlight: () => pending.size,
+    received: () => received,
+    drain() {
+      draining = true;
+      for (const res of pending) if (!res.headersSent) res.setHeader('connection', 'close');
+    },
+    close() {
+      closed ??= new Promise<void>((resolve) => {
+        if (!draining) {
+          server.close(() => resolve());
+          setTimeout(() => server.closeAllConnections(), UNDRAINED_CLOSE_MS).unref();
+          return;
+        }
+        // The base class's close stops accepting without http.Server's immediate sweep of idle connections. The
+        // sweep repeats for connections that go idle later: a response whose headers left before the drain began
+        // kept its connection alive.
+        const sweep = setInterval(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
+        net.Server.prototype.close.call(server, () => {
+          clearInterval(sweep);
+          resolve();
+        });
+      });
+      return closed;
+    },
+    destroyConnections: () => server.closeAllConnections(),
   };
 }

@@ -222,14 +222,15 @@ export function createRedisCacheStore(options: {
       );
     },
     async close() {
-      // Bounded (one second in all) whatever Redis does. A connection being opened may finish, so that it is
-      // closed rather than left behind; with Redis unreachable node-redis retries for ever and `connecting` never
-      // settles. A connected client gets to finish the writes it sent: Redis answers in order, so a PING's reply
-      // means every earlier command was answered. Not `close()` or `quit()`: they mark the client closed first,
-      // and against a server that stopped answering they wait for ever, after which `destroy()` refuses to run.
+      // Bounded (one second in all) whatever Redis does. A first connection still being opened may finish, so
+      // that it is closed rather than left behind; once an attempt has failed there is no point waiting, and with
+      // Redis unreachable node-redis retries for ever and `connecting` never settles. A connected client gets to
+      // finish the writes it sent: Redis answers in order, so a PING's reply means every earlier command was
+      // answered. Not `close()` or `quit()`: they mark the client closed first, and against a server that stopped
+      // answering they wait for ever, after which `destroy()` refuses to run.
       let timer: NodeJS.Timeout | undefined;
       const budget = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)));
-      if (!client.isReady) await Promise.race([connecting, budget]);
+      if (!client.isReady && !outage) await Promise.race([connecting, budget]);
       if (client.isReady) await Promise.race([client.ping().catch(() => undefined), budget]);
       clearTimeout(timer);
       if (client.isOpen) client.destroy();

@@ -11,10 +11,19 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { parse } from 'graphql';
 import { loadConfig, type Config, type SubgraphName } from '../../lib/config';
 import { maskUnexpectedErrors, messageOf } from '../../lib/errors';
-import { createRouter, executeGraphQL, HttpError, listen, readBody, sendJson } from '../../lib/http';
+import {
+  createRouter,
+  executeGraphQL,
+  HttpError,
+  listen,
+  readBody,
+  sendJson,
+  type ListeningServer,
+} from '../../lib/http';
 import { verifyCaller, type Caller } from '../../lib/identity';
 import { publisherStats, type ChangePublisher } from '../../lib/events';
 import { createLogger, type Logger } from '../../lib/logger';
+import { closeBy, createGracefulShutdown } from '../../lib/shutdown';
 import { createChangePublisher, entityChangesPlugin, RequestChanges } from './changes';
 import { openDatabase, type Database, type MigrationSet } from './database';
 import { schemaDir } from '../../lib/paths';
@@ -134,7 +143,13 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
         );
       },
       '/readyz': async (_req, res) => {
-        const ready = await options.ready().catch(() => false);
+        // Bounded: a database that stopped answering must read as not ready, not as a probe that never returns.
+        let timer: NodeJS.Timeout | undefined;
+        const ready = await Promise.race([
+          options.ready().catch(() => false),
+          new Promise<false>((resolve) => (timer = setTimeout(resolve, READINESS_TIMEOUT_MS, false))),
+        ]);
+        clearTimeout(timer);
         sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', service: options.name });
       },
     },
@@ -144,6 +159,7 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
 }
 
 const EMPTY_BODY = Buffer.alloc(0);
+const READINESS_TIMEOUT_MS = 2_000;
 
 /** A POST body as Apollo Server takes it: parsed JSON, or text for other content types. */
 function parseJsonBody(req: http.IncomingMessage, raw: Buffer): unknown {
@@ -204,6 +220,8 @@ export interface SubgraphParts<TContext> {
 export interface RunningSubgraph<Schema> {
   url: string;
   database: Database<Schema>;
+  /** The HTTP server; a graceful shutdown drains and closes it before calling `close`. */
+  listening: ListeningServer;
   close(): Promise<void>;
 }
 
@@ -242,6 +260,7 @@ export async function startSubgraph<Schema, TContext extends SubgraphContextBase
     return {
       url: `${listening.url}/graphql`,
       database,
+      listening,
       async close() {
         await listening.close();
         await running.stop?.();
@@ -259,8 +278,9 @@ export async function startSubgraph<Schema, TContext extends SubgraphContextBase
 }
 
 /**
- * The entry point every subgraph shares: read config, start, and on SIGTERM/SIGINT stop taking requests,
- * finish those in flight, then close the database.
+ * The entry point every subgraph shares: read config, start, and on SIGTERM/SIGINT shut down gracefully
+ * (lib/shutdown.ts): drain, stop taking requests, finish those in flight, then close everything `close` closes,
+ * all within DRAIN_MS + SHUTDOWN_TIMEOUT_MS.
  */
 export function runSubgraph<Schema, TContext extends SubgraphContextBase>(
   definition: SubgraphDefinition<Schema, TContext>,
@@ -275,15 +295,20 @@ export function runSubgraph<Schema, TContext extends SubgraphContextBase>(
   const logger = createLogger(definition.name, config.log);
   startSubgraph(definition, config, logger).then(
     (running) => {
-      let stopping = false;
-      const shutdown = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info(`${signal} received, shutting down`);
-        void running.close().then(() => process.exit(0));
-      };
-      process.on('SIGTERM', () => shutdown('SIGTERM'));
-      process.on('SIGINT', () => shutdown('SIGINT'));
+      createGracefulShutdown({
+        logger,
+        ...config.shutdown,
+        servers: [running.listening],
+        // One bound for the whole close: its steps run in order (background work, the GraphQL engine, event
+        // publishing, the database), and whichever waits on a dependency that went away is abandoned with the rest.
+        stop: (deadline) =>
+          closeBy(
+            `the ${definition.name} service (background work, event broker, database)`,
+            () => running.close(),
+            deadline,
+            logger,
+          ),
+      }).handleSignals();
     },
     (error: unknown) => {
       logger.error(`failed to start: ${messageOf(error)}`);
