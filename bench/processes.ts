@@ -11,6 +11,8 @@ export interface ProcessSpec {
   /** A compiled entry point, run with this Node. */
   entry: string;
   args?: string[];
+  /** Options for Node itself, before the entry (e.g. `['-r', '@swc-node/register']` to run TypeScript). */
+  nodeOptions?: string[];
   env: NodeJS.ProcessEnv;
 }
 
@@ -30,7 +32,7 @@ const LOG_LINES_KEPT = 30;
 const running = new Map<number, ChildProcess>();
 
 export function startProcess(spec: ProcessSpec): ManagedProcess {
-  const child = spawn(process.execPath, [spec.entry, ...(spec.args ?? [])], {
+  const child = spawn(process.execPath, [...(spec.nodeOptions ?? []), spec.entry, ...(spec.args ?? [])], {
     env: spec.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -33,16 +33,10 @@ export interface ChangeBus {
   subscriber: ChangeSubscriber;
 }
 
-/** Batches a publisher handed on, and batches it lost (Redis down or too slow); exported on /metrics. */
+/** Batches a publisher handed on, and batches it lost (Redis down or too slow). */
 export interface ChangePublisherStats {
   published: number;
   failed: number;
-}
-
-/** The publishers made here count what they send; anyone else's publisher has no stats. */
-export function publisherStats(publisher: ChangePublisher): ChangePublisherStats | undefined {
-  const stats = (publisher as { stats?: unknown }).stats;
-  return typeof stats === 'function' ? (stats as () => ChangePublisherStats).call(publisher) : undefined;
 }
 
 /** True for a well-formed change; anything read off the wire or another service's response is checked with it. */
@@ -51,15 +45,6 @@ export function isEntityChange(value: unknown): value is EntityChange {
   const { typename, key } = value as Record<string, unknown>;
   if (typeof typename !== 'string' || typename === '' || typeof key !== 'object' || key === null || Array.isArray(key)) return false;
   return Object.values(key).every((field) => typeof field === 'string' || typeof field === 'number');
-}
-
-/** For when no REDIS_URL is set: changes still reach the sending gateway through the response extension. */
-export function createNoopChangePublisher(): ChangePublisher & { stats(): ChangePublisherStats } {
-  return {
-    publish: async () => undefined,
-    close: async () => undefined,
-    stats: () => ({ published: 0, failed: 0 }),
-  };
 }
 
 /**
@@ -134,81 +119,200 @@ export function createRedisChangeBus(options: RedisChangeBusOptions): ChangeBus 
 }
 
 /**
- * The publishing half alone (what a subgraph needs): one connection, opened at once and kept open by
- * node-redis's reconnect strategy.
- *
- * A publish runs after the write committed, on the mutation's response path, so it must neither fail the
- * mutation nor hold it up: errors are logged and counted, never thrown, and each publish has a deadline.
- * `disableOfflineQueue` makes a publish while disconnected fail at once instead of queueing behind a
- * reconnect. The deadline is ours, not node-redis's `timeout` command option: that option only covers a command
- * still waiting to be written, and once on the wire a command waits for its reply for as long as the socket
- * stays open, so a Redis that accepts connections but stops answering would hang every mutation. A publish
- * past its deadline also replaces the connection: Redis answers in order, so every later command would queue
- * behind the unanswered one, whereas a fresh connection is either ready or (offline queue disabled) fails at once.
+ * The publishing half alone: one `XADD <key> MAXLEN ~ 10000 * changes <json>` per batch, over a stream writer
+ * (below: one connection, a deadline per write). It must never fail its caller: errors are logged and counted,
+ * never thrown. Subgraphs publish through their outbox relay and `createRedisEventBroker` instead.
  */
 export function createRedisChangePublisher(options: RedisChangeBusOptions): ChangePublisher & { stats(): ChangePublisherStats } {
   const { streamKey, logger } = options;
+  const writer = createRedisStreamWriter(options, `${streamKey}:publisher`, 'publishing entity changes to Redis');
+  const stats: ChangePublisherStats = { published: 0, failed: 0 };
+  return {
+    async publish(changes) {
+      if (changes.length === 0) return;
+      try {
+        await writer.append([{ stream: streamKey, fields: { changes: JSON.stringify(changes) } }]);
+        stats.published++;
+      } catch (error) {
+        stats.failed++;
+        logger.debug('an entity change batch was not published', { changes: changes.length, error: describeError(error) });
+      }
+    },
+    close: () => writer.close(),
+    stats: () => ({ ...stats }),
+  };
+}
+
+/**
+ * Appends entries to Redis streams over one connection, opened at once and kept open by node-redis's reconnect
+ * strategy; `append` rejects when Redis did not take the entries (the callers decide what a failure costs).
+ *
+ * A write runs on a mutation's response path, so it must not hold it up: each has a deadline.
+ * `disableOfflineQueue` makes a write while disconnected fail at once instead of queueing behind a reconnect.
+ * The deadline is ours, not node-redis's `timeout` command option: that option only covers a command still
+ * waiting to be written, and once on the wire a command waits for its reply for as long as the socket stays
+ * open, so a Redis that accepts connections but stops answering would hang every mutation. A write past its
+ * deadline also replaces the connection: Redis answers in order, so every later command would queue behind the
+ * unanswered one, whereas a fresh connection is either ready or (offline queue disabled) fails at once. Several
+ * entries go in one MULTI, so Redis takes all of them or none.
+ */
+function createRedisStreamWriter(options: RedisChangeBusOptions, connectionName: string, what: string) {
+  const { logger } = options;
   const publishTimeoutMs = options.publishTimeoutMs ?? Math.max(options.commandTimeoutMs ?? 0, DEFAULT_PUBLISH_TIMEOUT_MS);
   const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: options.maxLength ?? DEFAULT_MAX_LENGTH } } as const;
-  const outage = createOutageLog(logger, 'publishing entity changes to Redis');
+  const outage = createOutageLog(logger, what);
   let closed = false;
   const open = () => {
-    const opened = openStreamClient(options.url, publishTimeoutMs, `${streamKey}:publisher`, outage, () => closed);
+    const opened = openStreamClient(options.url, publishTimeoutMs, connectionName, outage, () => closed);
     opened.client.on('ready', () => outage.recovered());
     return opened;
   };
   let connection = open();
-  // Only right after start-up does a publish wait for the connection to open; later ones fail fast instead.
+  // Only right after start-up does a write wait for the connection to open; later ones fail fast instead.
   const startup = connection.firstAttempt;
-
   const inFlight = new Set<Promise<void>>();
-  const stats: ChangePublisherStats = { published: 0, failed: 0 };
 
-  async function send(changes: EntityChange[]): Promise<void> {
+  async function write(entries: readonly StreamEntry[]): Promise<void> {
     const used = connection;
     try {
       await withDeadline(
         (async () => {
           await startup;
-          await used.client.xAdd(streamKey, '*', { changes: JSON.stringify(changes) }, trim);
+          if (entries.length === 1) {
+            await used.client.xAdd(entries[0]!.stream, '*', entries[0]!.fields, trim);
+          } else {
+            const multi = used.client.multi();
+            for (const entry of entries) multi.xAdd(entry.stream, '*', entry.fields, trim);
+            await multi.exec();
+          }
         })(),
         publishTimeoutMs,
         'XADD',
       );
-      stats.published++;
       outage.recovered();
     } catch (error) {
-      stats.failed++;
       outage.failed(error);
-      logger.debug('an entity change batch was not published', { changes: changes.length, error: describeError(error) });
       if (error instanceof DeadlineExceeded && used === connection && !closed) {
         if (used.client.isOpen) used.client.destroy();
         connection = open();
       }
+      throw error;
     }
   }
 
   return {
-    publish(changes) {
-      if (changes.length === 0) return Promise.resolve();
-      if (closed) {
-        stats.failed++;
-        logger.debug('an entity change batch was published after close and dropped', { changes: changes.length });
-        return Promise.resolve();
-      }
-      const sending = send(changes);
-      inFlight.add(sending);
-      void sending.finally(() => inFlight.delete(sending));
-      return sending;
+    append(entries: readonly StreamEntry[]): Promise<void> {
+      if (entries.length === 0) return Promise.resolve();
+      if (closed) return Promise.reject(new Error('this stream writer is closed'));
+      const writing = write(entries);
+      const settled = writing.catch(() => undefined);
+      inFlight.add(settled);
+      void settled.finally(() => inFlight.delete(settled));
+      return writing;
     },
-    async close() {
+    async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      // Every publish settles within its deadline; what is still queued after that is stuck on a dead server.
+      // Every write settles within its deadline; what is still queued after that is stuck on a dead server.
       await Promise.allSettled([...inFlight]);
       if (connection.client.isOpen) connection.client.destroy();
     },
-    stats: () => ({ ...stats }),
+  };
+}
+
+interface StreamEntry {
+  stream: string;
+  fields: Record<string, string>;
+}
+
+/** Something that happened to an order, announced (through the orders outbox) once its transaction committed. */
+export interface OrderEvent {
+  type: 'OrderPlaced' | 'OrderCancelled';
+  orderId: string;
+  userId: string;
+  totalCents: number;
+  items: { sku: string; quantity: number }[];
+  /** When the order's transaction committed (ISO 8601). */
+  at: string;
+}
+
+/** What a subgraph's outbox carries to the broker: the entities a write changed, or an order's lifecycle event. */
+export type OutboundEvent = { topic: 'entity-changes'; changes: EntityChange[] } | { topic: 'order-events'; event: OrderEvent };
+
+/**
+ * An outbound event with its id (`<service>:<outbox row id>`), the same on every delivery of it: delivery is
+ * at least once, so a consumer that must not act twice remembers the ids it handled.
+ */
+export interface BrokerMessage {
+  id: string;
+  event: OutboundEvent;
+}
+
+/** Where the outbox relays hand committed events. */
+export interface EventBroker {
+  /**
+   * Hands over messages in order. Resolves true once the broker holds all of them, false when it took none it
+   * could vouch for (down, too slow): the relay keeps them and tries again. Never rejects.
+   */
+  send(messages: readonly BrokerMessage[]): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** The Redis stream that carries order lifecycle events, next to the entity change stream it is named after. */
+export const orderEventsStream = (changeStream: string) => `${changeStream}:order-events`;
+
+/**
+ * Events over Redis streams: entity changes on the change stream every gateway reads (one entry per write, its
+ * changes in the `changes` field as the gateway expects), order events on `orderEventsStream(...)` (the event in
+ * the `event` field). Every entry also carries `eventId`, for consumers that deduplicate.
+ */
+export function createRedisEventBroker(options: RedisChangeBusOptions): EventBroker {
+  const { streamKey, logger } = options;
+  const writer = createRedisStreamWriter(options, `${streamKey}:outbox`, 'relaying outbox events to Redis');
+  const toEntry = ({ id, event }: BrokerMessage): StreamEntry =>
+    event.topic === 'entity-changes'
+      ? { stream: streamKey, fields: { changes: JSON.stringify(event.changes), eventId: id } }
+      : { stream: orderEventsStream(streamKey), fields: { event: JSON.stringify(event.event), eventId: id } };
+  return {
+    async send(messages) {
+      try {
+        await writer.append(messages.map(toEntry));
+        return true;
+      } catch (error) {
+        logger.debug('outbox events were not relayed', { events: messages.length, error: describeError(error) });
+        return false;
+      }
+    },
+    close: () => writer.close(),
+  };
+}
+
+/**
+ * The broker when there is no Redis: an in-process bus. Subscribers (tests, a single-process deployment) are
+ * called synchronously, before `send` resolves; the gateway that sent a write still evicts from the response.
+ */
+export function createLocalEventBroker(logger: Logger = silentLogger): EventBroker & {
+  subscribe(handler: (message: BrokerMessage) => void): () => void;
+} {
+  const handlers = new Set<(message: BrokerMessage) => void>();
+  return {
+    async send(messages) {
+      for (const message of messages) {
+        for (const handler of [...handlers]) {
+          try {
+            handler(message);
+          } catch (error) {
+            logger.error('an outbox event handler failed', { id: message.id, error: describeError(error) });
+          }
+        }
+      }
+      return true;
+    },
+    subscribe(handler) {
+      handlers.add(handler);
+      return () => void handlers.delete(handler);
+    },
+    close: async () => handlers.clear(),
   };
 }
 

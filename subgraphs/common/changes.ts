@@ -1,17 +1,15 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Config } from '../../lib/config';
-import {
-  CHANGES_EXTENSION,
-  createNoopChangePublisher,
-  createRedisChangePublisher,
-  type ChangePublisher,
-  type EntityChange,
-} from '../../lib/events';
+import { CHANGES_EXTENSION, createLocalEventBroker, createRedisEventBroker, type EntityChange, type EventBroker } from '../../lib/events';
 import type { Logger } from '../../lib/logger';
+import type { OutboxRelay } from './outbox';
 
-/** Where resolvers and services note what a write changed, once it has committed. */
+/**
+ * Where resolvers and services note what a write changed, once it has committed, for the response. Publishing
+ * is not theirs to do: the store wrote the same changes into the outbox in the write's own transaction.
+ */
 export interface ChangeRecorder {
-  /** Changes this service committed: announced in the response and published by this service. */
+  /** Changes this service committed (and put in its outbox): announced in the response. */
   record(...changes: EntityChange[]): void;
   /** Changes another service committed on this request's behalf and published itself: announced in the response only. */
   forward(changes: readonly EntityChange[]): void;
@@ -34,7 +32,7 @@ export class RequestChanges implements ChangeRecorder {
     for (const change of changes) this.#add(change);
   }
 
-  /** What this service publishes. */
+  /** What this service committed itself (so its outbox has rows to relay). */
   get own(): readonly EntityChange[] {
     return this.#own;
   }
@@ -61,11 +59,15 @@ function changeId(change: EntityChange): string {
 /**
  * Announces each request's changes once its resolvers have finished, which is after every write committed:
  * the changes go into the response (`extensions.entityChanges`, on every mutation, empty when nothing
- * changed), so the gateway that sent the write can evict at once with or without Redis, and this service's own
- * changes are published for every other replica. Publishing waits for Redis (within its deadline) before the
- * response leaves, so by the time a client sees its write succeed the event is in the stream.
+ * changed), so the gateway that sent the write can evict at once with or without Redis. When this service wrote
+ * something, the response also waits (at most `flushWaitMs`) for an outbox relay pass that started after the
+ * commit, so in the common case the event is in the stream by the time the client sees its write succeed; if
+ * the broker is slow or down, the response goes anyway and the relay delivers later.
  */
-export function entityChangesPlugin<TContext extends { changes: RequestChanges }>(publisher: ChangePublisher): ApolloServerPlugin<TContext> {
+export function entityChangesPlugin<TContext extends { changes: RequestChanges }>(
+  outbox: Pick<OutboxRelay, 'flush'>,
+  flushWaitMs = 500,
+): ApolloServerPlugin<TContext> {
   return {
     async requestDidStart() {
       return {
@@ -76,16 +78,16 @@ export function entityChangesPlugin<TContext extends { changes: RequestChanges }
             const result = response.body.singleResult;
             result.extensions = { ...result.extensions, [CHANGES_EXTENSION]: changes.announced };
           }
-          if (changes.own.length > 0) await publisher.publish([...changes.own]);
+          if (changes.own.length > 0) await outbox.flush(flushWaitMs);
         },
       };
     },
   };
 }
 
-/** The one switch: the Redis stream when REDIS_URL is set, otherwise nothing beyond the response extension. */
-export function createChangePublisher(config: Readonly<Config>, logger: Logger): ChangePublisher {
+/** The one switch: the Redis streams when REDIS_URL is set, otherwise an in-process bus. */
+export function createEventBroker(config: Readonly<Config>, logger: Logger): EventBroker {
   const { url, changeStream, commandTimeoutMs } = config.redis;
-  if (!url) return createNoopChangePublisher();
-  return createRedisChangePublisher({ url, streamKey: changeStream, commandTimeoutMs, logger });
+  if (!url) return createLocalEventBroker(logger);
+  return createRedisEventBroker({ url, streamKey: changeStream, commandTimeoutMs, logger });
 }

@@ -21,11 +21,12 @@ import {
   type ListeningServer,
 } from '../../lib/http';
 import { verifyCaller, type Caller } from '../../lib/identity';
-import { publisherStats, type ChangePublisher } from '../../lib/events';
+import type { EventBroker } from '../../lib/events';
 import { createLogger, type Logger } from '../../lib/logger';
 import { closeBy, createGracefulShutdown } from '../../lib/shutdown';
-import { createChangePublisher, entityChangesPlugin, RequestChanges } from './changes';
+import { createEventBroker, entityChangesPlugin, RequestChanges } from './changes';
 import { openDatabase, type Database, type MigrationSet } from './database';
+import { createOutboxRelay, type OutboxRelay, type OutboxSchema } from './outbox';
 import { schemaDir } from '../../lib/paths';
 
 /** What every subgraph context carries: the request's change collector, read once the resolvers finished. */
@@ -42,8 +43,8 @@ export interface SubgraphServerOptions<TContext extends SubgraphContextBase> {
   /** How old a request's signature may be; older ones are refused as replays. Default 60,000 ms. */
   signatureMaxAgeMs?: number;
   logger: Logger;
-  /** Where the service's own entity changes go after each request; owned (and closed) by the caller. */
-  publisher: ChangePublisher;
+  /** The relay of the service's outbox: flushed after each write, counted on /metrics; owned by the caller. */
+  outbox: Pick<OutboxRelay, 'flush' | 'stats'>;
   /** A fresh context (and so fresh DataLoaders) for every request, carrying that request's `changes`. */
   createContext(caller: Caller, changes: RequestChanges): TContext;
   /** Readiness: true when the service can answer (its database responds). */
@@ -85,7 +86,7 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
     plugins: [
       ApolloServerPluginInlineTraceDisabled(),
       ApolloServerPluginCacheControlDisabled(),
-      entityChangesPlugin<TContext>(options.publisher),
+      entityChangesPlugin<TContext>(options.outbox),
     ],
     logger: {
       debug: (message) => options.logger.debug(String(message)),
@@ -121,7 +122,7 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
       '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok', service: options.name }),
       '/metrics': (_req, res) => {
         const label = `{subgraph="${options.name}"}`;
-        const changes = publisherStats(options.publisher) ?? { published: 0, failed: 0 };
+        const changes = options.outbox.stats();
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
         res.end(
           [
@@ -134,7 +135,7 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
             "# HELP subgraph_sql_statements_total SQL statements run against this service's database.",
             '# TYPE subgraph_sql_statements_total counter',
             `subgraph_sql_statements_total${label} ${options.statementCount()}`,
-            '# HELP subgraph_entity_change_batches_total Entity change batches handed to the change stream, by outcome.',
+            '# HELP subgraph_entity_change_batches_total Outbox events (entity change batches, order events) handed to the broker, by outcome.',
             '# TYPE subgraph_entity_change_batches_total counter',
             `subgraph_entity_change_batches_total{subgraph="${options.name}",result="published"} ${changes.published}`,
             `subgraph_entity_change_batches_total{subgraph="${options.name}",result="failed"} ${changes.failed}`,
@@ -204,7 +205,8 @@ export interface SubgraphDefinition<Schema, TContext extends SubgraphContextBase
     database: Database<Schema>;
     config: Readonly<Config>;
     logger: Logger;
-    publisher: ChangePublisher;
+    /** The service's outbox relay: nudge it after a write made outside a request (background work). */
+    outbox: OutboxRelay;
   }): SubgraphParts<TContext>;
 }
 
@@ -220,28 +222,39 @@ export interface SubgraphParts<TContext> {
 export interface RunningSubgraph<Schema> {
   url: string;
   database: Database<Schema>;
+  outbox: OutboxRelay;
   /** The HTTP server; a graceful shutdown drains and closes it before calling `close`. */
   listening: ListeningServer;
   close(): Promise<void>;
 }
 
 /**
- * Opens the service's database (migrating and seeding it), connects its change publisher, builds its server
- * and listens. `close` undoes it all in reverse: stop listening (finishing requests in flight), stop background
- * work, the server, the publisher, then the database.
+ * Opens the service's database (migrating and seeding it), connects its event broker and starts its outbox
+ * relay, builds its server and listens. `close` undoes it all in reverse: stop listening (finishing requests in
+ * flight), stop background work, the server, the relay (one last pass), the broker, then the database.
+ * `broker` replaces the configured one (tests).
  */
 export async function startSubgraph<Schema, TContext extends SubgraphContextBase>(
   definition: SubgraphDefinition<Schema, TContext>,
   config: Readonly<Config>,
   logger: Logger,
+  overrides: { broker?: EventBroker } = {},
 ): Promise<RunningSubgraph<Schema>> {
   const settings = config.subgraphs[definition.name];
   const database = await openDatabase<Schema>(settings.database, definition.migrations);
-  const publisher = createChangePublisher(config, logger);
+  const broker = overrides.broker ?? createEventBroker(config, logger);
+  // Every subgraph's migrations create the outbox table (`outboxMigration`).
+  const outbox = createOutboxRelay({
+    database: database as unknown as Database<OutboxSchema>,
+    broker,
+    service: definition.name,
+    intervalMs: config.outboxIntervalMs,
+    logger,
+  });
   let parts: SubgraphParts<TContext> | undefined;
   try {
     if (config.seedDemoData && (await definition.seed(database))) logger.info('seeded demo data');
-    parts = definition.setup({ database, config, logger, publisher });
+    parts = definition.setup({ database, config, logger, outbox });
     const server = await createSubgraphServer<TContext>({
       name: definition.name,
       resolvers: definition.resolvers,
@@ -249,7 +262,7 @@ export async function startSubgraph<Schema, TContext extends SubgraphContextBase
       serviceSecret: config.serviceSecret,
       signatureMaxAgeMs: config.signatureMaxAgeMs,
       logger,
-      publisher,
+      outbox,
       createContext: parts.createContext,
       ready: parts.ready,
       statementCount: database.statementCount,
@@ -260,18 +273,21 @@ export async function startSubgraph<Schema, TContext extends SubgraphContextBase
     return {
       url: `${listening.url}/graphql`,
       database,
+      outbox,
       listening,
       async close() {
         await listening.close();
         await running.stop?.();
         await server.stop();
-        await publisher.close();
+        await outbox.stop();
+        await broker.close();
         await database.close();
       },
     };
   } catch (error) {
     await parts?.stop?.();
-    await publisher.close();
+    await outbox.stop();
+    await broker.close();
     await database.close();
     throw error;
   }

@@ -1,12 +1,11 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { badInput, conflict, forbidden, notFound, unauthenticated } from '../../lib/errors';
-import type { EntityChange } from '../../lib/events';
 import { isAdmin, type Caller } from '../../lib/identity';
 import type { RequestChanges } from '../common/changes';
 import { isUniqueViolation } from '../common/database';
 import { decodeCursor, pageSize, toConnection } from '../common/pagination';
 import type { InventoryLoaders } from './loaders';
-import type { InventoryStore, ProductRow } from './store';
+import { productChanged, type InventoryStore, type ProductRow } from './store';
 
 export interface InventoryContext {
   caller: Caller;
@@ -14,9 +13,6 @@ export interface InventoryContext {
   store: InventoryStore;
   changes: RequestChanges;
 }
-
-/** A product's stock, and so its cached entity, changed. */
-const productChanged = (sku: string): EntityChange => ({ typename: 'Product', key: { sku } });
 
 const MAX_QUANTITY = 1_000_000;
 const SKU = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -114,6 +110,16 @@ export const inventoryResolvers: GraphQLResolverMap<InventoryContext> = {
       const { reservation, stockChanged } = await store.reserve(input.reservationId, input.items);
       changes.record(...stockChanged.map(productChanged));
       return reservation;
+    },
+    confirmReservation: async (_root, { reservationId }: { reservationId: string }, { caller, store, changes }) => {
+      requireOrdersService(caller);
+      const outcome = await store.confirm(reservationId);
+      if (outcome.ok) return outcome.reservation;
+      changes.record(...outcome.stockChanged.map(productChanged));
+      if (outcome.reason === 'UNKNOWN') throw notFound(`No reservation '${reservationId}'`, { argumentName: 'reservationId' });
+      throw conflict(`Reservation '${reservationId}' was ${outcome.reason === 'EXPIRED' ? 'expired' : 'released'}; it cannot be confirmed`, {
+        reservationStatus: outcome.reservation.status,
+      });
     },
     releaseStock: async (_root, { reservationId }: { reservationId: string }, { caller, store, changes }) => {
       requireOrdersService(caller);

@@ -23,9 +23,16 @@ export type InventoryResult<T> =
 const RESERVATION_FIELDS = 'reservationId status lines { sku quantity unitPriceCents }';
 
 export interface InventoryClient {
+  /** Takes the stock, HELD until inventory's deadline (RESERVATION_HOLD_MS) unless confirmed. */
   reserve(reservationId: string, items: { sku: string; quantity: number }[]): Promise<InventoryResult<ReservedLine[]>>;
+  /** Keeps a HELD reservation for good; rejected (CONFLICT) when it expired or was released first. */
+  confirm(reservationId: string): Promise<InventoryResult<ReservedLine[]>>;
+  /** Gives the stock back (HELD or CONFIRMED); for an id inventory has not seen, leaves a tombstone. */
   release(reservationId: string): Promise<InventoryResult<ReservedLine[]>>;
 }
+
+/** How long orders waits for inventory by default; an order's lease is derived from it. */
+export const DEFAULT_INVENTORY_TIMEOUT_MS = 5_000;
 
 export function createInventoryClient(options: { url: string; serviceSecret: string; timeoutMs?: number }): InventoryClient {
   const self: Caller = { kind: 'service', service: 'orders' };
@@ -38,7 +45,7 @@ export function createInventoryClient(options: { url: string; serviceSecret: str
         // Signed per request: the signature covers this body and expires (SIGNATURE_MAX_AGE_MS).
         headers: { 'content-type': 'application/json', ...callerHeaders(options.serviceSecret, self, request) },
         body: request,
-        signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+        signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_INVENTORY_TIMEOUT_MS),
       });
     } catch (error) {
       return { ok: false, kind: 'unavailable', reason: messageOf(error) };
@@ -71,6 +78,12 @@ export function createInventoryClient(options: { url: string; serviceSecret: str
         `mutation Reserve($input: ReserveStockInput!) { reserveStock(input: $input) { ${RESERVATION_FIELDS} } }`,
         { input: { reservationId, items } },
         'reserveStock',
+      ),
+    confirm: (reservationId) =>
+      call(
+        `mutation Confirm($id: ID!) { confirmReservation(reservationId: $id) { ${RESERVATION_FIELDS} } }`,
+        { id: reservationId },
+        'confirmReservation',
       ),
     release: (reservationId) =>
       call(

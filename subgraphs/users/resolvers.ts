@@ -5,7 +5,7 @@ import type { RequestChanges } from '../common/changes';
 import { isUniqueViolation } from '../common/database';
 import { decodeIntegerCursor, pageSize, toConnection } from '../common/pagination';
 import type { UserLoaders } from './loaders';
-import type { UserRow, UsersStore } from './store';
+import { userChanged, type UserRow, type UsersStore } from './store';
 
 export interface UsersContext {
   caller: Caller;
@@ -45,7 +45,7 @@ export const usersResolvers: GraphQLResolverMap<UsersContext> = {
       if (!EMAIL.test(email) || email.length > 254) throw badInput('input.email', `'${input.email}' is not an email address`);
       try {
         const row = await store.insert({ name, email });
-        changes.record({ typename: 'User', key: { id: String(row.id) } });
+        changes.record(userChanged(row.id));
         return toUser(row);
       } catch (error) {
         if (isUniqueViolation(error)) throw conflict(`A user with email '${email}' already exists`, { argumentName: 'input.email' });

@@ -1,12 +1,17 @@
 import { sql, type Kysely, type Migration } from 'kysely';
+import type { EntityChange } from '../../lib/events';
 import { addIdColumn, syncIdSequence, type Database, type Dialect } from '../common/database';
 import { demoUsers } from '../common/demo-data';
+import { appendToOutbox, entityChanges, outboxMigration, type OutboxSchema } from '../common/outbox';
 
-export interface UsersSchema {
+export interface UsersSchema extends OutboxSchema {
   users: { id: number; name: string; email: string; created_at: string };
 }
 export type UsersDatabase = Database<UsersSchema>;
 export type UserRow = UsersSchema['users'];
+
+/** A user's cached entity changed. */
+export const userChanged = (id: number | string): EntityChange => ({ typename: 'User', key: { id: String(id) } });
 
 export const usersMigrations = (dialect: Dialect): Record<string, Migration> => ({
   '001_users': {
@@ -18,9 +23,10 @@ export const usersMigrations = (dialect: Dialect): Record<string, Migration> => 
         .execute();
     },
   },
+  '002_outbox': outboxMigration(dialect),
 });
 
-/** The users service's data access. Every method is one SQL statement. */
+/** The users service's data access. Every read is one SQL statement; a write commits with its outbox event. */
 export function createUsersStore(database: UsersDatabase) {
   const { db } = database;
   return {
@@ -38,11 +44,15 @@ export function createUsersStore(database: UsersDatabase) {
       return Number(row.n);
     },
     async insert(user: { name: string; email: string }): Promise<UserRow> {
-      return db
-        .insertInto('users')
-        .values({ name: user.name, email: user.email, created_at: new Date().toISOString() } as UserRow)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      return db.transaction().execute(async (trx) => {
+        const row = await trx
+          .insertInto('users')
+          .values({ name: user.name, email: user.email, created_at: new Date().toISOString() } as UserRow)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await appendToOutbox(trx, [entityChanges([userChanged(row.id)])]);
+        return row;
+      });
     },
     async ping(): Promise<boolean> {
       await sql`select 1`.execute(db);

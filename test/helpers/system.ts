@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import { createClient } from 'redis';
 import { loadConfig, type Config } from '../../lib/config';
+import { orderEventsStream } from '../../lib/events';
 import { listen, type ListeningServer } from '../../lib/http';
 import { signHs256 } from '../../lib/jwt';
 import { silentLogger } from '../../lib/logger';
@@ -238,13 +239,13 @@ export async function startSystem(backend: Backend, extraEnv: Record<string, str
   }
 }
 
-/** Removes a test system's cache keys and change stream from the shared Redis. */
+/** Removes a test system's cache keys, change stream and order event stream from the shared Redis. */
 export async function deleteRedisNamespace(url: string, keyPrefix: string, stream: string): Promise<void> {
   const client = createClient({ url, socket: { connectTimeout: 3000, reconnectStrategy: false } });
   client.on('error', () => undefined);
   try {
     await client.connect();
-    const keys: string[] = [stream];
+    const keys: string[] = [stream, orderEventsStream(stream)];
     for await (const batch of client.scanIterator({ MATCH: `${keyPrefix}*`, COUNT: 500 })) keys.push(...batch);
     await client.del(keys);
   } catch {

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { createClient } from 'redis';
 import {
   CHANGES_EXTENSION,
-  createLocalChangeBus,
   createRedisChangePublisher,
+  orderEventsStream,
   createRedisChangeSubscriber,
   type ChangePublisher,
   type ChangeSubscriber,
@@ -85,7 +85,7 @@ describe('entity changes announced by the subgraphs', () => {
     await system?.close();
     const redis = createClient({ url: TEST_REDIS_URL });
     await redis.connect();
-    await redis.del(streamKey);
+    await redis.del([streamKey, orderEventsStream(streamKey)]);
     redis.destroy();
   });
 
@@ -244,7 +244,7 @@ describe('a subgraph whose Redis is unreachable', () => {
 });
 
 describe("the orders recovery loop's announcements", () => {
-  it('announces Order{id} for a stale pending order it deletes, and nothing for a finished owed release', async () => {
+  it('writes no events: an abandoned order was never visible, and released stock is announced by inventory', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fedgw-recovery-'));
     const database = await openDatabase<OrdersSchema>({ kind: 'sqlite', file: path.join(dir, 'orders.sqlite') }, ordersMigrations);
     try {
@@ -252,21 +252,23 @@ describe("the orders recovery loop's announcements", () => {
       const released = { ok: true as const, value: [], changes: [product('ELSEWHERE')] };
       const inventory: InventoryClient = {
         reserve: async () => ({ ok: false, kind: 'unavailable', reason: 'not used' }),
+        confirm: async () => ({ ok: false, kind: 'unavailable', reason: 'not used' }),
         release: async () => released,
       };
-      const bus = createLocalChangeBus();
-      const announced: EntityChange[][] = [];
-      await bus.subscriber.subscribe((changes) => void announced.push(changes));
-      const service = createOrderService({ store, inventory, logger: silentLogger, publisher: bus.publisher });
+      const service = createOrderService({ store, inventory, logger: silentLogger });
+      const outboxRows = async () => (await database.db.selectFrom('outbox').select('payload').orderBy('id').execute()).map((row) => row.payload);
 
-      const pending = await store.createPending('u-stale');
-      const placed = await store.createPending('u-owed');
-      await store.confirm(placed, [{ sku: 'ELSEWHERE', quantity: 1, unit_price_cents: 100 }]);
-      await store.markCancelled(placed);
-      await new Promise((resolve) => setTimeout(resolve, 5)); // both now older than a zero grace period
+      await store.createPending('u-stale', new Date(Date.now() - 1));
+      const placed = await store.createPending('u-owed', new Date());
+      await store.place(placed, [{ sku: 'ELSEWHERE', quantity: 1, unit_price_cents: 100 }]);
+      await store.markCancelled(placed, new Date(Date.now() - 1));
+      const before = await outboxRows();
+      // Placing and cancelling each committed the order's changes and its lifecycle event.
+      expect(before).toHaveLength(4);
+      expect(JSON.parse(before[0]!)).toEqual([order(String(placed)), user('u-owed')]);
 
-      expect(await service.recover(0)).toBe(2);
-      expect(announced).toEqual([[order(String(pending))]]);
+      expect(await service.recover()).toBe(2);
+      expect(await outboxRows()).toEqual(before);
     } finally {
       await database.close();
       fs.rmSync(dir, { recursive: true, force: true });

@@ -57,6 +57,8 @@ describe('the order saga when a step fails', () => {
   };
   const stockOf = async (sku: string) => (await inventoryGraphQL(`{ product(sku: "${sku}") { stock } }`)).data.product!.stock;
   const ordersOf = async (userId: string) => ordersDb.db.selectFrom('orders').selectAll().where('user_id', '=', userId).execute();
+  /** An order's status and whether its stock is still owed back. */
+  const statesOf = async (userId: string) => (await ordersOf(userId)).map((order) => [order.status, order.release_pending]);
 
   /** Wraps the real client: `loseAnswers` makes calls reach inventory but report "unavailable". */
   const faulty = (options: { loseReserveAnswer?: boolean; releaseDown?: boolean }): InventoryClient => ({
@@ -64,18 +66,20 @@ describe('the order saga when a step fails', () => {
       const result = await realClient.reserve(id, items);
       return options.loseReserveAnswer ? { ok: false, kind: 'unavailable', reason: 'answer lost' } : result;
     },
+    confirm: (id) => realClient.confirm(id),
     async release(id) {
       if (options.releaseDown) return { ok: false, kind: 'unavailable', reason: 'connection refused' };
       return realClient.release(id);
     },
   });
 
-  it('releases the stock and leaves no order when the reservation answer is lost', async () => {
+  it('releases the stock and leaves a FAILED, invisible order when the reservation answer is lost', async () => {
     const sku = await newProduct(10);
     const service = createOrderService({ store, inventory: faulty({ loseReserveAnswer: true }), logger: silentLogger });
     await expect(service.place('u-lost', [{ sku, quantity: 4 }])).rejects.toMatchObject({ extensions: { code: 'SERVICE_UNAVAILABLE' } });
     expect(await stockOf(sku)).toBe(10);
-    expect(await ordersOf('u-lost')).toEqual([]);
+    expect(await statesOf('u-lost')).toEqual([['FAILED', 0]]);
+    expect(await store.byIds((await ordersOf('u-lost')).map((order) => order.id))).toEqual([]);
   });
 
   it('repairs an order stuck half-way once inventory is back (recovery loop)', async () => {
@@ -83,22 +87,38 @@ describe('the order saga when a step fails', () => {
     const broken = createOrderService({ store, inventory: faulty({ loseReserveAnswer: true, releaseDown: true }), logger: silentLogger });
     await expect(broken.place('u-stuck', [{ sku, quantity: 3 }])).rejects.toBeInstanceOf(GraphQLError);
     expect(await stockOf(sku)).toBe(7);
-    expect((await ordersOf('u-stuck')).map((order) => order.status)).toEqual(['PENDING']);
+    expect(await statesOf('u-stuck')).toEqual([['FAILED', 1]]);
 
     const healthy = createOrderService({ store, inventory: realClient, logger: silentLogger });
-    expect(await healthy.recover(60_000)).toBe(0);
-    expect(await healthy.recover(0)).toBeGreaterThanOrEqual(1);
+    expect(await healthy.recover()).toBe(1);
     expect(await stockOf(sku)).toBe(10);
-    expect(await ordersOf('u-stuck')).toEqual([]);
+    expect(await statesOf('u-stuck')).toEqual([['FAILED', 0]]);
+    expect(await healthy.recover()).toBe(0);
+  });
+
+  it('leaves a PENDING order alone while its lease runs, and abandons it once the lease ran out', async () => {
+    const sku = await newProduct(10);
+    const healthy = createOrderService({ store, inventory: realClient, logger: silentLogger });
+    const inFlight = await store.createPending('u-lease', new Date(Date.now() + 60_000));
+    const dead = await store.createPending('u-lease', new Date(Date.now() - 1));
+    for (const id of [inFlight, dead]) expect((await realClient.reserve(`order:${id}`, [{ sku, quantity: 1 }])).ok).toBe(true);
+    expect(await stockOf(sku)).toBe(8);
+
+    expect(await healthy.recover()).toBe(1);
+    expect(await stockOf(sku)).toBe(9);
+    expect((await ordersOf('u-lease')).map((order) => [order.id, order.status])).toEqual([
+      [inFlight, 'PENDING'],
+      [dead, 'FAILED'],
+    ]);
   });
 
   it('gives the stock back when writing the order fails after the reservation', async () => {
     const sku = await newProduct(10);
-    const failingStore: OrdersStore = { ...store, confirm: async () => Promise.reject(new Error('disk full')) };
+    const failingStore: OrdersStore = { ...store, place: async () => Promise.reject(new Error('disk full')) };
     const service = createOrderService({ store: failingStore, inventory: realClient, logger: silentLogger });
     await expect(service.place('u-disk', [{ sku, quantity: 2 }])).rejects.toThrow('disk full');
     expect(await stockOf(sku)).toBe(10);
-    expect(await ordersOf('u-disk')).toEqual([]);
+    expect(await statesOf('u-disk')).toEqual([['FAILED', 0]]);
   });
 
   it('cancels at once and returns the stock later when inventory is down during cancelOrder', async () => {
