@@ -405,7 +405,39 @@ class CostWalk {
         definition.defaultValue ? [[definition.variable.name.value, definition.defaultValue] as const] : [],
       ),
     );
+    if (operation.operation === 'query') {
+      const entities = this.entitiesCost(operation.selectionSet);
+      if (entities !== undefined) return entities;
+    }
     return this.selectionSetCost(operation.selectionSet, rootType, undefined, operation.operation === 'mutation');
+  }
+
+  /**
+   * A subgraph's `_entities(representations:)` fetch (what the gateway sends; the field is not in the
+   * schema's SDL): each representation costs 1 plus its type's selection, so the list is sized by the
+   * representations actually sent. Undefined for any other operation.
+   */
+  private entitiesCost(selectionSet: SelectionSetNode): number | undefined {
+    const [field, ...others] = selectionSet.selections;
+    if (others.length > 0 || field?.kind !== Kind.FIELD || field.name.value !== '_entities') return undefined;
+    const argument = field.arguments?.find((candidate) => candidate.name.value === 'representations');
+    const value = argument?.value;
+    const representations =
+      value?.kind === Kind.VARIABLE ? this.variables?.[value.name.value] : value ? valueFromASTUntyped(value) : [];
+    if (!Array.isArray(representations)) return 0;
+    const byType = new Map<string, number>();
+    for (const representation of representations) {
+      const typename = (representation as { __typename?: unknown } | null)?.__typename;
+      if (typeof typename === 'string') byType.set(typename, (byType.get(typename) ?? 0) + 1);
+    }
+    let cost = representations.length;
+    for (const selection of field.selectionSet?.selections ?? []) {
+      if (selection.kind !== Kind.INLINE_FRAGMENT || !selection.typeCondition) continue;
+      const typeName = selection.typeCondition.name.value;
+      const count = byType.get(typeName) ?? 0;
+      if (count > 0) cost += count * this.selectionSetCost(selection.selectionSet, typeName, undefined, false);
+    }
+    return cost;
   }
 
   /** Like GraphQL execution: the named operation, or the only one when no name is given. */

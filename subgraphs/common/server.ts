@@ -21,6 +21,7 @@ import {
   type ListeningServer,
 } from '../../lib/http';
 import { verifyCaller, type Caller } from '../../lib/identity';
+import { createSubgraphProtection } from './protection';
 import type { EventBroker } from '../../lib/events';
 import { createLogger, type Logger } from '../../lib/logger';
 import { closeBy, createGracefulShutdown } from '../../lib/shutdown';
@@ -45,8 +46,11 @@ export interface SubgraphServerOptions<TContext extends SubgraphContextBase> {
   logger: Logger;
   /** The relay of the service's outbox: flushed after each write, counted on /metrics; owned by the caller. */
   outbox: Pick<OutboxRelay, 'flush' | 'stats'>;
-  /** A fresh context (and so fresh DataLoaders) for every request, carrying that request's `changes`. */
-  createContext(caller: Caller, changes: RequestChanges): TContext;
+  /**
+   * A fresh context (and so fresh DataLoaders) for every request, carrying that request's `changes`, and a
+   * signal aborted when the caller has gone (its connection closed before the answer: the gateway timed out).
+   */
+  createContext(caller: Caller, changes: RequestChanges, callerGone: AbortSignal): TContext;
   /** Readiness: true when the service can answer (its database responds). */
   ready(): Promise<boolean>;
   /** SQL statements run so far, exported on /metrics so benchmarks can count them per client request. */
@@ -98,7 +102,8 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
   await apollo.start();
   const bodyLimit = options.bodyLimitBytes ?? 1_048_576;
 
-  const metrics = { requests: 0, representations: 0 };
+  const metrics = { requests: 0, representations: 0, callersGone: 0 };
+  const protection = createSubgraphProtection(loadSubgraphSdl(options.name));
   const signatureMaxAgeMs = options.signatureMaxAgeMs ?? 60_000;
   // Every GraphQL request must be signed, anonymous ones included: the signature covers the exact body, so it is
   // checked on the raw bytes before anything parses them. Health, readiness and metrics stay open.
@@ -110,9 +115,19 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
     // A GET carries its operation in the URL, which the signature does not cover.
     if (req.method !== 'POST') throw new HttpError(400, 'BAD_REQUEST', 'Subgraphs take GraphQL requests by POST only');
     const body = parseJsonBody(req, raw);
+    // Its own limits, before anything is parsed further or run: other services reach subgraphs directly.
+    protection.check(body);
     metrics.representations += countRepresentations(body);
+    // The caller gone (the gateway's timeout closed the connection): reads stop at the next batch.
+    const callerGone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) {
+        metrics.callersGone++;
+        callerGone.abort();
+      }
+    });
     await executeGraphQL(apollo, req, res, body, async () =>
-      options.createContext(verified.caller, new RequestChanges()),
+      options.createContext(verified.caller, new RequestChanges(), callerGone.signal),
     );
   };
 
@@ -129,6 +144,9 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
             '# HELP subgraph_http_requests_total GraphQL HTTP requests received.',
             '# TYPE subgraph_http_requests_total counter',
             `subgraph_http_requests_total${label} ${metrics.requests}`,
+            '# HELP subgraph_callers_gone_total Requests whose caller closed the connection before the answer (work stopped).',
+            '# TYPE subgraph_callers_gone_total counter',
+            `subgraph_callers_gone_total${label} ${metrics.callersGone}`,
             '# HELP subgraph_entity_representations_total Entity representations received in _entities calls.',
             '# TYPE subgraph_entity_representations_total counter',
             `subgraph_entity_representations_total${label} ${metrics.representations}`,
@@ -211,8 +229,8 @@ export interface SubgraphDefinition<Schema, TContext extends SubgraphContextBase
 }
 
 export interface SubgraphParts<TContext> {
-  /** A fresh context (and so fresh DataLoaders) for every request. */
-  createContext(caller: Caller, changes: RequestChanges): TContext;
+  /** A fresh context (and so fresh DataLoaders) for every request; see `SubgraphOptions.createContext`. */
+  createContext(caller: Caller, changes: RequestChanges, callerGone: AbortSignal): TContext;
   /** Readiness: true when the service can answer (its database responds). */
   ready(): Promise<boolean>;
   /** Stops background work, before the server and the database close. */

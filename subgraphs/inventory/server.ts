@@ -1,3 +1,4 @@
+import { stopsWhenCallerGone } from '../common/protection';
 import { messageOf } from '../../lib/errors';
 import { uncounted } from '../common/database';
 import type { SubgraphDefinition } from '../common/server';
@@ -30,7 +31,12 @@ export const inventorySubgraph: SubgraphDefinition<InventorySchema, InventoryCon
     const timer = setInterval(sweep, config.saga.recoveryIntervalMs);
     timer.unref();
     return {
-      createContext: (caller, changes) => ({ caller, store, changes, loaders: createInventoryLoaders(store) }),
+      createContext: (caller, changes, callerGone) => ({
+        caller,
+        store,
+        changes,
+        loaders: createInventoryLoaders(stopsWhenCallerGone(store, callerGone)),
+      }),
       ready: () => store.ping(),
       async stop() {
         clearInterval(timer);

@@ -1,3 +1,4 @@
+import { stopsWhenCallerGone } from '../common/protection';
 import { messageOf } from '../../lib/errors';
 import { uncounted } from '../common/database';
 import type { SubgraphDefinition } from '../common/server';
@@ -12,7 +13,9 @@ export interface OrdersSubgraphOptions {
   inventoryTimeoutMs?: number;
 }
 
-export function createOrdersSubgraph(options: OrdersSubgraphOptions = {}): SubgraphDefinition<OrdersSchema, OrdersContext> {
+export function createOrdersSubgraph(
+  options: OrdersSubgraphOptions = {},
+): SubgraphDefinition<OrdersSchema, OrdersContext> {
   const inventoryTimeoutMs = options.inventoryTimeoutMs ?? DEFAULT_INVENTORY_TIMEOUT_MS;
   return {
     name: 'orders',
@@ -21,7 +24,11 @@ export function createOrdersSubgraph(options: OrdersSubgraphOptions = {}): Subgr
     resolvers: ordersResolvers,
     setup({ database, config, logger }) {
       const store = createOrdersStore(database);
-      const inventory = createInventoryClient({ url: config.inventoryUrl, serviceSecret: config.serviceSecret, timeoutMs: inventoryTimeoutMs });
+      const inventory = createInventoryClient({
+        url: config.inventoryUrl,
+        serviceSecret: config.serviceSecret,
+        timeoutMs: inventoryTimeoutMs,
+      });
       // A lease covers one inventory call and a margin: an order whose request died is taken over that long
       // after its last step, not after a fixed grace period.
       const orders = createOrderService({ store, inventory, logger, claimMs: inventoryTimeoutMs + 1_000 });
@@ -38,7 +45,12 @@ export function createOrdersSubgraph(options: OrdersSubgraphOptions = {}): Subgr
       const timer = setInterval(recover, config.saga.recoveryIntervalMs);
       timer.unref();
       return {
-        createContext: (caller, changes) => ({ caller, orders, changes, loaders: createOrderLoaders(store) }),
+        createContext: (caller, changes, callerGone) => ({
+          caller,
+          orders,
+          changes,
+          loaders: createOrderLoaders(stopsWhenCallerGone(store, callerGone)),
+        }),
         ready: () => store.ping(),
         async stop() {
           clearInterval(timer);

@@ -1,3 +1,4 @@
+import { stopsWhenCallerGone } from '../common/protection';
 import type { SubgraphDefinition } from '../common/server';
 import { createUserLoaders } from './loaders';
 import { usersResolvers, type UsersContext } from './resolvers';
@@ -11,7 +12,12 @@ export const usersSubgraph: SubgraphDefinition<UsersSchema, UsersContext> = {
   setup({ database }) {
     const store = createUsersStore(database);
     return {
-      createContext: (caller, changes) => ({ caller, store, changes, loaders: createUserLoaders(store) }),
+      createContext: (caller, changes, callerGone) => ({
+        caller,
+        store,
+        changes,
+        loaders: createUserLoaders(stopsWhenCallerGone(store, callerGone)),
+      }),
       ready: () => store.ping(),
     };
   },
