@@ -92,7 +92,7 @@ export function hostileCorpus(): HostileRequest[] {
       category: 'field merging',
       body: gql(`{ ${times(count, () => 'user(id: "1") { id }')} }`),
     });
-  for (const count of [150, 190])
+  for (const count of [90, 100])
     add({
       name: `${count} x name unaliased in one selection`,
       category: 'field merging',
@@ -414,7 +414,7 @@ export function hostileCorpus(): HostileRequest[] {
     body: gql(`{ ${times(20, (i) => `m${i}: me { id }`)} }`),
   });
   add({ name: 'depth 15 (at the limit)', category: 'edges', body: gql(userOrdersChain(11, 2)) });
-  add({ name: '200 selections (at the limit)', category: 'edges', body: gql(`{ me { ${times(200, () => 'id')} } }`) });
+  add({ name: '100 selections (at the limit)', category: 'edges', body: gql(`{ me { ${times(100, () => 'id')} } }`) });
   add({
     name: '10 directives (at the limit)',
     category: 'edges',

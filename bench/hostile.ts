@@ -1,6 +1,6 @@
 /**
  * `npm run hostile`: sends the hostile corpus (bench/hostile-corpus.ts) to a production stack, one request at
- * a time, and reports what each cost: the gateway's CPU time and peak memory growth while it was handled, the
+ * a time (three times each), and reports what each cost: the gateway's median CPU time and peak memory growth, the
  * answer's status and `extensions.code`, and the subgraphs' peak memory over the whole run. Then one client
  * sends 2,000 requests as fast as it can, to see the rate limit answer. Never fails on a number: it reports
  * the targets (every rejection a 4xx with a code, at most 50 ms of gateway CPU and 50 MB of memory per
@@ -126,15 +126,26 @@ async function main(): Promise<void> {
       );
     const supergraphPath = path.join(tempDir, 'supergraph.graphql');
     fs.writeFileSync(supergraphPath, supergraph);
-    const gatewayPort = await freePort();
-    const gateway = startProcess({
-      name: 'gateway',
-      entry: path.join(distRoot, 'gateway', 'index.js'),
-      env: { ...env, GATEWAY_PORT: String(gatewayPort), SUPERGRAPH_PATH: supergraphPath },
+    // The corpus goes to a gateway whose rate limit its one client never reaches, so that every request is
+    // handled (and measured) for what it is; the burst goes to one with the shipped limits.
+    const startGateway = async (name: string, extra: NodeJS.ProcessEnv) => {
+      const port = await freePort();
+      const child = startProcess({
+        name,
+        entry: path.join(distRoot, 'gateway', 'index.js'),
+        env: { ...env, GATEWAY_PORT: String(port), SUPERGRAPH_PATH: supergraphPath, ...extra },
+      });
+      processes.push(child);
+      const address = `http://127.0.0.1:${port}/graphql`;
+      await waitUntilReady(child, () => answersGraphQL(address), 90_000);
+      return { child, address };
+    };
+    const { child: gateway, address: url } = await startGateway('gateway', {
+      RATE_LIMIT_PER_MINUTE: '100000000',
+      RATE_LIMIT_BURST: '1000000',
+      RATE_LIMIT_MUTATIONS_PER_MINUTE: '100000000',
     });
-    processes.push(gateway);
-    const url = `http://127.0.0.1:${gatewayPort}/graphql`;
-    await waitUntilReady(gateway, () => answersGraphQL(url), 90_000);
+    const { address: limitedUrl } = await startGateway('gateway-limited', {});
     progress(`stack ready; ${corpus.length} hostile requests`);
 
     const subgraphPeaks = new Map([...subgraphs].map(([name, child]) => [name, samplePeakRss(child.pid, 50)] as const));
@@ -148,21 +159,33 @@ async function main(): Promise<void> {
     const results: Measured[] = [];
     for (const request of corpus) {
       const pid = gateway.pid;
-      resetPeak(pid);
-      const rssBefore = readRssBytes(pid) ?? 0;
-      const cpuBefore = readCpuMs(pid);
-      const started = performance.now();
-      let answer: { status: number; code: string | undefined };
-      try {
-        answer = await send(url, request, request.asUser ? tokenFor(request.asUser) : undefined);
-      } catch (error) {
-        answer = { status: 0, code: `client error: ${messageOf(error)}` };
+      // Each request three times: CPU is the median (a garbage collection of earlier requests' leftovers, or a
+      // 10 ms clock tick, then falls on no request in particular), memory and wall time the worst.
+      const samples: { cpuMs: number; peakGrowthBytes: number; wallMs: number }[] = [];
+      let answer: { status: number; code: string | undefined } = { status: 0, code: undefined };
+      for (let attempt = 0; attempt < 3 && !gateway.exit(); attempt++) {
+        resetPeak(pid);
+        const rssBefore = readRssBytes(pid) ?? 0;
+        const cpuBefore = readCpuMs(pid);
+        const started = performance.now();
+        try {
+          answer = await send(url, request, request.asUser ? tokenFor(request.asUser) : undefined);
+        } catch (error) {
+          answer = { status: 0, code: `client error: ${messageOf(error)}` };
+        }
+        if (gateway.exit()) break;
+        samples.push({
+          cpuMs: readCpuMs(pid) - cpuBefore,
+          peakGrowthBytes: Math.max(0, readPeakBytes(pid) - rssBefore),
+          wallMs: performance.now() - started,
+        });
       }
-      const wallMs = performance.now() - started;
       const problems: string[] = [];
       if (gateway.exit()) problems.push(`gateway died: ${gateway.exit()}`);
-      const cpuMs = gateway.exit() ? 0 : readCpuMs(pid) - cpuBefore;
-      const peakGrowthBytes = gateway.exit() ? 0 : Math.max(0, readPeakBytes(pid) - rssBefore);
+      const cpus = samples.map((sample) => sample.cpuMs).sort((a, b) => a - b);
+      const cpuMs = cpus[Math.floor(cpus.length / 2)] ?? 0;
+      const peakGrowthBytes = Math.max(0, ...samples.map((sample) => sample.peakGrowthBytes));
+      const wallMs = Math.max(0, ...samples.map((sample) => sample.wallMs));
       if (answer.status >= 500 || answer.status === 0) problems.push(`status ${answer.status}`);
       if (answer.status >= 400 && !answer.code) problems.push('a rejection without extensions.code');
       if (cpuMs > CPU_TARGET_MS) problems.push(`${cpuMs.toFixed(0)} ms CPU`);
@@ -192,7 +215,7 @@ async function main(): Promise<void> {
       Array.from({ length: 50 }, async () => {
         while (sent < BURST) {
           sent++;
-          const response = await fetch(url, {
+          const response = await fetch(limitedUrl, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ query: '{ products(first: 2) { edges { node { name } } } }' }),

@@ -28,12 +28,14 @@ export interface DocumentLimits {
   maxAliases: number;
   /** Fields at the root of an operation (for a mutation: each is one write). Default 20. */
   maxRootFields: number;
-  /** Selections in one selection set. Default 200. */
+  /** Selections in one selection set (validation compares same-named ones pairwise). Default 100. */
   maxFieldsPerSelection: number;
   /** Directives on one field, fragment spread or inline fragment. Default 10. */
   maxDirectives: number;
   /** Fragment definitions in the document. Default 100. */
   maxFragments: number;
+  /** Operations in the document (validation reads every one). Default 10. */
+  maxOperations: number;
 }
 
 export interface RateLimitConfig {
@@ -291,7 +293,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxDepth: read.integer('LIMIT_DEPTH', 15, 1, 1_000),
     maxAliases: read.integer('LIMIT_ALIASES', 30, 0, 100_000),
     maxRootFields: read.integer('LIMIT_ROOT_FIELDS', 20, 1, 100_000),
-    maxFieldsPerSelection: read.integer('LIMIT_SELECTION_FIELDS', 200, 1, 100_000),
+    maxFieldsPerSelection: read.integer('LIMIT_SELECTION_FIELDS', 100, 1, 100_000),
+    maxOperations: read.integer('LIMIT_OPERATIONS', 10, 1, 100_000),
     maxDirectives: read.integer('LIMIT_DIRECTIVES', 10, 0, 10_000),
     maxFragments: read.integer('LIMIT_FRAGMENTS', 100, 0, 100_000),
   };

@@ -48,6 +48,7 @@ const VARIABLES: Record<keyof DocumentLimits, string> = {
   maxFieldsPerSelection: 'LIMIT_SELECTION_FIELDS',
   maxDirectives: 'LIMIT_DIRECTIVES',
   maxFragments: 'LIMIT_FRAGMENTS',
+  maxOperations: 'LIMIT_OPERATIONS',
 };
 const DESCRIPTIONS: Record<keyof DocumentLimits, string> = {
   maxTokens: 'tokens',
@@ -57,6 +58,7 @@ const DESCRIPTIONS: Record<keyof DocumentLimits, string> = {
   maxFieldsPerSelection: 'selections in one selection set',
   maxDirectives: 'directives on one selection',
   maxFragments: 'fragment definitions',
+  maxOperations: 'operations',
 };
 
 /** Nesting beyond this is refused before parsing, whatever the configured depth: the parser recurses. */
@@ -142,6 +144,8 @@ function measure(document: DocumentNode, limits: DocumentLimits): DocumentReject
   for (const definition of document.definitions)
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
   if (fragments.size > limits.maxFragments) return exceeded('maxFragments', limits.maxFragments, fragments.size);
+  const operations = document.definitions.length - fragments.size;
+  if (operations > limits.maxOperations) return exceeded('maxOperations', limits.maxOperations, operations);
 
   let syntactic: DocumentRejection | undefined;
   const checkDirectives = (directives: readonly DirectiveNode[] | undefined) => {

@@ -14,6 +14,7 @@ export const ERROR_CODES = {
     meaning: 'malformed HTTP request: not JSON, no query, variables not an object, a batch',
   },
   PAYLOAD_TOO_LARGE: { status: 413, by: 'gateway, subgraphs', meaning: 'body over BODY_LIMIT_BYTES' },
+  REQUEST_HEADERS_TOO_LARGE: { status: 431, by: 'gateway, subgraphs', meaning: 'headers or URL over 16 KiB' },
   GRAPHQL_PARSE_FAILED: { status: 400, by: 'gateway', meaning: 'the document does not parse (Apollo Server)' },
   GRAPHQL_VALIDATION_FAILED: {
     status: 400,

@@ -19,7 +19,12 @@ export class HttpError extends Error {
   }
 }
 
-export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}) {
+export function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: http.OutgoingHttpHeaders = {},
+) {
   const payload = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
@@ -43,7 +48,8 @@ export async function readBody(req: http.IncomingMessage, limitBytes: number): P
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limitBytes) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body is larger than ${limitBytes} bytes`);
+    if (size > limitBytes)
+      throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body is larger than ${limitBytes} bytes`);
     chunks.push(chunk as Buffer);
   }
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
@@ -64,11 +70,37 @@ export async function readGraphQLBody(req: http.IncomingMessage, limitBytes: num
   const type = req.headers['content-type'] ?? '';
   if (!type.includes('json')) return raw.toString('utf8');
   if (raw.length === 0) throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty; expected a JSON object');
+  const text = raw.toString('utf8');
+  // Deeply nested JSON parses, but everything that walks it afterwards (variable coercion, keys, logging)
+  // recurses: refused here, in one pass, instead of overflowing a stack later.
+  if (jsonNestingOver(text, MAX_JSON_NESTING))
+    throw new HttpError(400, 'BAD_REQUEST', `Request body is nested more than ${MAX_JSON_NESTING} levels deep`);
   try {
-    return JSON.parse(raw.toString('utf8'));
+    return JSON.parse(text);
   } catch {
     throw new HttpError(400, 'BAD_REQUEST', 'Request body is not valid JSON');
   }
+}
+
+const MAX_JSON_NESTING = 128;
+
+/** Whether JSON text nests objects and arrays deeper than `limit` (strings skipped). */
+export function jsonNestingOver(text: string, limit: number): boolean {
+  let depth = 0;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code === 0x7b || code === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (code === 0x7d || code === 0x5d) depth--;
+    else if (code === 0x22) {
+      for (index++; index < text.length; index++) {
+        const inner = text.charCodeAt(index);
+        if (inner === 0x5c) index++;
+        else if (inner === 0x22) break;
+      }
+    }
+  }
+  return false;
 }
 
 export interface GraphQLHttpResult {
@@ -199,6 +231,27 @@ export async function listen(listener: http.RequestListener, port: number, host:
       }
     }
     listener(req, res);
+  });
+  // Requests Node refuses before any handler runs (headers or URL over its 16 KiB limit, malformed HTTP) still
+  // get a JSON answer with a code, like every other refusal.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const body = JSON.stringify({
+      errors: [
+        {
+          message: tooLarge ? 'Request headers (or URL) are too large' : 'Malformed HTTP request',
+          extensions: { code: tooLarge ? 'REQUEST_HEADERS_TOO_LARGE' : 'BAD_REQUEST' },
+        },
+      ],
+    });
+    socket.end(
+      `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
+        `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

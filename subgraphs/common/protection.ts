@@ -21,6 +21,7 @@ export const SUBGRAPH_DOCUMENT_LIMITS: DocumentLimits = {
   maxFieldsPerSelection: 2_000,
   maxDirectives: 20,
   maxFragments: 1_000,
+  maxOperations: 20,
 };
 
 /** Default cost ceiling of one subgraph request: five times the gateway's default client maximum. */
