@@ -20,6 +20,8 @@ export type TrustedDocumentsMode = 'off' | 'allow-unknown' | 'enforce';
 
 /** Limits on one GraphQL document, checked before validation and planning. */
 export interface DocumentLimits {
+  /** The document's text, in bytes (UTF-16 code units), checked before anything reads it. Default 131,072. */
+  maxDocumentBytes: number;
   /** Lexical tokens (graphql-js `maxTokens`). Default 15,000. */
   maxTokens: number;
   /** Selection-set depth, fragments expanded. Default 15. */
@@ -289,6 +291,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   }
 
   const documentLimits: DocumentLimits = {
+    maxDocumentBytes: read.integer('LIMIT_DOCUMENT_BYTES', 131_072, 64, 104_857_600),
     maxTokens: read.integer('LIMIT_TOKENS', 15_000, 1, 10_000_000),
     maxDepth: read.integer('LIMIT_DEPTH', 15, 1, 1_000),
     maxAliases: read.integer('LIMIT_ALIASES', 30, 0, 100_000),

@@ -41,6 +41,7 @@ export interface DocumentRejection {
  */
 /** The variable that sets each limit, named in rejections so an operator knows what to raise. */
 const VARIABLES: Record<keyof DocumentLimits, string> = {
+  maxDocumentBytes: 'LIMIT_DOCUMENT_BYTES',
   maxTokens: 'LIMIT_TOKENS',
   maxDepth: 'LIMIT_DEPTH',
   maxAliases: 'LIMIT_ALIASES',
@@ -51,6 +52,7 @@ const VARIABLES: Record<keyof DocumentLimits, string> = {
   maxOperations: 'LIMIT_OPERATIONS',
 };
 const DESCRIPTIONS: Record<keyof DocumentLimits, string> = {
+  maxDocumentBytes: 'length in characters',
   maxTokens: 'tokens',
   maxDepth: 'depth',
   maxAliases: 'aliases',
@@ -83,6 +85,9 @@ export type DocumentVerdict =
 
 /** Checks one document's text against the limits. */
 export function checkDocument(query: string, limits: DocumentLimits): DocumentVerdict {
+  // First, for nothing: every later step reads the whole text.
+  if (query.length > limits.maxDocumentBytes)
+    return { kind: 'rejected', rejection: exceeded('maxDocumentBytes', limits.maxDocumentBytes, query.length) };
   const nesting = bracketNesting(query, Math.min(PARSER_NESTING_CAP, limits.maxDepth * 2 + 16));
   if (nesting.over)
     return { kind: 'rejected', rejection: exceeded('maxDepth', limits.maxDepth, `more than ${limits.maxDepth}`) };

@@ -14,6 +14,7 @@ import { createCostModel, type CostModel } from '../../gateway/edge/demand-contr
  * 10,000 entities cost, however few fields it names.
  */
 export const SUBGRAPH_DOCUMENT_LIMITS: DocumentLimits = {
+  maxDocumentBytes: 4 * 1024 * 1024,
   maxTokens: 200_000,
   maxDepth: 40,
   maxAliases: 5_000,
