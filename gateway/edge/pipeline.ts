@@ -29,6 +29,28 @@ export interface Edge {
   check(request: EdgeRequest): Promise<EdgeRejection | undefined>;
 }
 
+/**
+ * The cost of a request's operation, remembered per parsed document (the document-limits stage hands out the
+ * same document for the same text) when the request has no variables, which cannot then change it.
+ */
+const remembered = new WeakMap<CostModel, WeakMap<object, Map<string, number>>>();
+function costOf(model: CostModel, request: EdgeRequest): number {
+  const document = request.document!;
+  const variables = request.params?.variables;
+  const operationName = request.params?.operationName;
+  if (variables && Object.keys(variables).length > 0) return model.costOf(document, operationName, variables);
+  let byDocument = remembered.get(model);
+  if (!byDocument) remembered.set(model, (byDocument = new WeakMap()));
+  let byOperation = byDocument.get(document);
+  if (!byOperation) byDocument.set(document, (byOperation = new Map()));
+  let cost = byOperation.get(operationName ?? '');
+  if (cost === undefined) {
+    cost = model.costOf(document, operationName, undefined);
+    byOperation.set(operationName ?? '', cost);
+  }
+  return cost;
+}
+
 /** Apollo Router's code for the same rejection. */
 export const COST_LIMIT_CODE = 'COST_ESTIMATED_TOO_EXPENSIVE' satisfies ErrorCode;
 
@@ -94,7 +116,7 @@ export function createEdge(
     run(request) {
       const model = dependencies.costModel();
       if (!model || !request.document || !request.operation) return undefined;
-      request.cost = model.costOf(request.document, request.params?.operationName, request.params?.variables);
+      request.cost = costOf(model, request);
       metrics.operationCost.observe(request.cost, { operation: request.operation.operation });
       if (!cost.enabled || request.cost <= cost.maxCost) return undefined;
       return reject(
