@@ -415,8 +415,22 @@ function trustedProxySet(trustedProxies: string[]): Set<string> {
   return set;
 }
 
+/**
+ * The socket's peer, normalised once per distinct address (bounded): normalising an IPv6 or IPv4-mapped peer
+ * goes through the URL parser, which was most of the rate limit's cost per request.
+ */
+const peers = new Map<string, string | undefined>();
+function normalizedPeer(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (peers.has(raw)) return peers.get(raw);
+  const normalized = normalizeAddress(raw);
+  if (peers.size >= 10_000) peers.clear();
+  peers.set(raw, normalized);
+  return normalized;
+}
+
 function clientAddress(req: http.IncomingMessage, trusted: Set<string>): string {
-  const peer = normalizeAddress(req.socket.remoteAddress);
+  const peer = normalizedPeer(req.socket.remoteAddress);
   if (peer === undefined) return 'unknown';
   if (!trusted.has(peer)) return peer;
   const header = req.headers['x-forwarded-for'];
