@@ -38,6 +38,8 @@ export interface DocumentLimits {
   maxFragments: number;
   /** Operations in the document (validation reads every one). Default 10. */
   maxOperations: number;
+  /** Fields in one operation with fragments expanded where spread (a fragment bomb's size). Default 2,000. */
+  maxFields: number;
 }
 
 export interface RateLimitConfig {
@@ -298,6 +300,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxRootFields: read.integer('LIMIT_ROOT_FIELDS', 20, 1, 100_000),
     maxFieldsPerSelection: read.integer('LIMIT_SELECTION_FIELDS', 100, 1, 100_000),
     maxOperations: read.integer('LIMIT_OPERATIONS', 10, 1, 100_000),
+    maxFields: read.integer('LIMIT_FIELDS', 2_000, 1, 10_000_000),
     maxDirectives: read.integer('LIMIT_DIRECTIVES', 10, 0, 10_000),
     maxFragments: read.integer('LIMIT_FRAGMENTS', 100, 0, 100_000),
   };

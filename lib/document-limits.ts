@@ -50,6 +50,7 @@ const VARIABLES: Record<keyof DocumentLimits, string> = {
   maxDirectives: 'LIMIT_DIRECTIVES',
   maxFragments: 'LIMIT_FRAGMENTS',
   maxOperations: 'LIMIT_OPERATIONS',
+  maxFields: 'LIMIT_FIELDS',
 };
 const DESCRIPTIONS: Record<keyof DocumentLimits, string> = {
   maxDocumentBytes: 'length in characters',
@@ -61,6 +62,7 @@ const DESCRIPTIONS: Record<keyof DocumentLimits, string> = {
   maxDirectives: 'directives on one selection',
   maxFragments: 'fragment definitions',
   maxOperations: 'operations',
+  maxFields: 'fields (fragments expanded)',
 };
 
 /** Nesting beyond this is refused before parsing, whatever the configured depth: the parser recurses. */
@@ -139,9 +141,13 @@ function bracketNesting(text: string, cap: number): { over: boolean } {
   return { over: false };
 }
 
+const NOTHING: Measure = { depth: 0, aliases: 0, fields: 0 };
+
 interface Measure {
   depth: number;
   aliases: number;
+  /** Fields with every fragment expanded where it is spread (what validation and planning walk). */
+  fields: number;
 }
 
 function measure(document: DocumentNode, limits: DocumentLimits): DocumentRejection | undefined {
@@ -165,14 +171,15 @@ function measure(document: DocumentNode, limits: DocumentLimits): DocumentReject
       syntactic = exceeded('maxFieldsPerSelection', limits.maxFieldsPerSelection, selections.length);
     let depth = 0;
     let aliases = 0;
+    let fields = 0;
     for (const selection of selections) {
       if (syntactic) break;
       checkDirectives(selection.directives);
       let inner: Measure;
       if (selection.kind === Kind.FIELD) {
         if (selection.alias) aliases++;
-        inner = selection.selectionSet ? measureSet(selection.selectionSet) : { depth: 0, aliases: 0 };
-        inner = { depth: inner.depth + 1, aliases: inner.aliases };
+        inner = selection.selectionSet ? measureSet(selection.selectionSet) : NOTHING;
+        inner = { depth: inner.depth + 1, aliases: inner.aliases, fields: inner.fields + 1 };
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         inner = measureSet(selection.selectionSet);
       } else {
@@ -180,15 +187,16 @@ function measure(document: DocumentNode, limits: DocumentLimits): DocumentReject
       }
       depth = Math.max(depth, inner.depth);
       aliases += inner.aliases;
+      fields += inner.fields;
     }
-    return { depth, aliases };
+    return { depth, aliases, fields };
   };
   const measureFragment = (name: string): Measure => {
     const known = fragmentMeasures.get(name);
-    if (known === 'visiting') return { depth: 0, aliases: 0 };
+    if (known === 'visiting') return NOTHING;
     if (known) return known;
     const fragment = fragments.get(name);
-    if (!fragment) return { depth: 0, aliases: 0 };
+    if (!fragment) return NOTHING;
     fragmentMeasures.set(name, 'visiting');
     checkDirectives(fragment.directives);
     const result = measureSet(fragment.selectionSet);
@@ -215,10 +223,11 @@ function measure(document: DocumentNode, limits: DocumentLimits): DocumentReject
     checkDirectives(definition.directives);
     const roots = rootFields(definition.selectionSet, new Set());
     if (roots > limits.maxRootFields) return exceeded('maxRootFields', limits.maxRootFields, roots);
-    const { depth, aliases } = measureSet(definition.selectionSet);
+    const { depth, aliases, fields } = measureSet(definition.selectionSet);
     if (syntactic) return syntactic;
     if (depth > limits.maxDepth) return exceeded('maxDepth', limits.maxDepth, depth);
     if (aliases > limits.maxAliases) return exceeded('maxAliases', limits.maxAliases, aliases);
+    if (fields > limits.maxFields) return exceeded('maxFields', limits.maxFields, fields);
   }
   // Fragments no operation uses are still validated: measure them too.
   for (const name of fragments.keys()) {

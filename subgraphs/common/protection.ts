@@ -23,6 +23,7 @@ export const SUBGRAPH_DOCUMENT_LIMITS: DocumentLimits = {
   maxDirectives: 20,
   maxFragments: 1_000,
   maxOperations: 20,
+  maxFields: 100_000,
 };
 
 /** Default cost ceiling of one subgraph request: five times the gateway's default client maximum. */

@@ -21,6 +21,7 @@ const LIMITS: DocumentLimits = {
   maxDirectives: 10,
   maxFragments: 100,
   maxOperations: 10,
+  maxFields: 2_000,
 };
 
 const rejection = (query: string, limits: DocumentLimits = LIMITS) => {
@@ -85,6 +86,11 @@ describe('document limits', () => {
       (_, i) => `fragment L${i} on User { ${i === 39 ? 'x: id' : `...L${i + 1} ...L${i + 1}`} }`,
     ).join('\n');
     expect(rejection(`{ me { ...L0 } }\n${levels}`)).toMatchObject({ extensions: { limit: 'maxAliases' } });
+    // Without aliases, the expanded field count refuses it.
+    const plain = levels.replace('x: id', 'id');
+    expect(rejection(`{ me { ...L0 } }\n${plain}`)).toMatchObject({
+      extensions: { limit: 'maxFields', found: 2 ** 39 + 1 },
+    });
     expect(rejection(`{ me { ...A } } fragment A on User { ...B } fragment B on User { ...A }`)).toBeUndefined();
   });
 
