@@ -32,7 +32,7 @@ import { installPlanExecutor } from './execution/executor';
 import { explorerHtml } from './explorer';
 import { createEntityKeyIndex, type EntityKeyIndex } from './fetch/entity-keys';
 import { createSubgraphHttpClient } from './fetch/http-client';
-import { createCostModel, type CostModel } from './edge/demand-control';
+import { createCostModel, type CostModel } from '../lib/cost-model';
 import { createEdge } from './edge/pipeline';
 import { createRateLimit, createRateLimitStore } from './edge/rate-limit';
 import { graphQLParams, sendRejection, type EdgeRequest } from './edge/request';

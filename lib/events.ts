@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { silentLogger, type Logger } from './logger';
+import { createOutageLog, DeadlineExceeded, withDeadline, type OutageLog, type OutageMessages } from './redis';
 
 /**
  * Entity change events: after every committed write, the subgraph that owns the data announces which entities
@@ -160,7 +161,7 @@ function createRedisStreamWriter(options: RedisChangeBusOptions, connectionName:
   const { logger } = options;
   const publishTimeoutMs = options.publishTimeoutMs ?? Math.max(options.commandTimeoutMs ?? 0, DEFAULT_PUBLISH_TIMEOUT_MS);
   const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: options.maxLength ?? DEFAULT_MAX_LENGTH } } as const;
-  const outage = createOutageLog(logger, what);
+  const outage = createOutageLog(logger, outageMessages(what));
   let closed = false;
   const open = () => {
     const opened = openStreamClient(options.url, publishTimeoutMs, connectionName, outage, () => closed);
@@ -187,7 +188,7 @@ function createRedisStreamWriter(options: RedisChangeBusOptions, connectionName:
           }
         })(),
         publishTimeoutMs,
-        'XADD',
+        `XADD took longer than ${publishTimeoutMs} ms`,
       );
       outage.recovered();
     } catch (error) {
@@ -335,7 +336,7 @@ export function createRedisChangeSubscriber(options: RedisChangeBusOptions): Cha
   // Off the request path a slow answer is better than a reconnect storm, so short commands get at least a second.
   const commandTimeoutMs = Math.max(options.commandTimeoutMs ?? 0, 1_000);
   const readTimeoutMs = blockMs + commandTimeoutMs;
-  const outage = createOutageLog(logger, 'reading entity changes from Redis');
+  const outage = createOutageLog(logger, outageMessages('reading entity changes from Redis'));
   const handlers = new Set<(changes: EntityChange[]) => void>();
   const stopping = new AbortController();
   let connection: StreamConnection | undefined;
@@ -371,16 +372,16 @@ export function createRedisChangeSubscriber(options: RedisChangeBusOptions): Cha
       try {
         connection ??= openStreamClient(options.url, readTimeoutMs, `${streamKey}:subscriber`, outage, () => stopping.signal.aborted);
         const { client } = connection;
-        await withDeadline(connection.firstAttempt, readTimeoutMs, 'connecting');
+        await withDeadline(connection.firstAttempt, readTimeoutMs, `connecting took longer than ${readTimeoutMs} ms`);
         if (lastId === undefined) {
-          const [newest] = await withDeadline(client.xRevRange(streamKey, '+', '-', { COUNT: 1 }), commandTimeoutMs, 'XREVRANGE');
+          const [newest] = await withDeadline(client.xRevRange(streamKey, '+', '-', { COUNT: 1 }), commandTimeoutMs, `XREVRANGE took longer than ${commandTimeoutMs} ms`);
           lastId = newest ? String(newest.id) : '0-0';
           positioned();
         }
         const reply = (await withDeadline(
           client.xRead({ key: streamKey, id: lastId }, { BLOCK: blockMs, COUNT: READ_COUNT }),
           readTimeoutMs,
-          'XREAD',
+          `XREAD took longer than ${readTimeoutMs} ms`,
         )) as StreamsReply;
         failures = 0;
         outage.recovered();
@@ -404,7 +405,7 @@ export function createRedisChangeSubscriber(options: RedisChangeBusOptions): Cha
       let markPositioned!: () => void;
       const positioned = new Promise<void>((resolve) => (markPositioned = resolve));
       loop = run(markPositioned);
-      await withDeadline(positioned, readTimeoutMs, 'positioning on the stream').catch(() => undefined);
+      await withDeadline(positioned, readTimeoutMs, `positioning on the stream took longer than ${readTimeoutMs} ms`).catch(() => undefined);
     },
     async close() {
       if (stopping.signal.aborted) return;
@@ -471,39 +472,12 @@ function parseChanges(raw: string | undefined): EntityChange[] | undefined {
   }
 }
 
-class DeadlineExceeded extends Error {
-  override name = 'DeadlineExceeded';
-}
-
-/** Rejects when `promise` takes longer than `ms`; the promise itself runs on, and its late failure is ignored. */
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new DeadlineExceeded(`${what} took longer than ${ms} ms`)), ms);
-  });
-  promise.catch(() => undefined);
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
-
-type OutageLog = ReturnType<typeof createOutageLog>;
-
-/** Logs the first failure of an outage and the recovery that ends it; the attempts in between only count. */
-function createOutageLog(logger: Logger, what: string) {
-  let since: number | undefined;
-  let failures = 0;
+function outageMessages(what: string): OutageMessages {
   return {
-    failed(error: unknown) {
-      failures++;
-      if (since !== undefined) return;
-      since = Date.now();
-      logger.warn(`${what} failed; retrying in the background`, { error: describeError(error) });
-    },
-    recovered() {
-      if (since === undefined) return;
-      logger.info(`${what} works again`, { downForMs: Date.now() - since, failedAttempts: failures });
-      since = undefined;
-      failures = 0;
-    },
+    down: `${what} failed; retrying in the background`,
+    back: `${what} works again`,
+    describe: describeError,
+    withDuration: true,
   };
 }
 

@@ -1,7 +1,7 @@
 import { createClient } from 'redis';
 import type { Logger } from '../../lib/logger';
 import type { GatewayMetrics } from '../metrics';
-import { messageOf } from '../../lib/errors';
+import { createOutageLog, reconnectDelayMs, withDeadline } from '../../lib/redis';
 
 /**
  * Where the gateway keeps cached entities and persisted queries: Redis, shared by every replica, or an
@@ -137,47 +137,31 @@ export function createRedisCacheStore(options: {
     disableOfflineQueue: true,
     socket: {
       connectTimeout: 2000,
-      reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000),
+      reconnectStrategy: reconnectDelayMs,
     },
   });
-  let outage = false;
+  const outage = createOutageLog(logger, {
+    down: 'cache unavailable; serving from subgraphs until it is back',
+    back: 'cache available again',
+  });
   const failed = (error: unknown) => {
     metrics.cacheErrors.inc();
-    if (!outage) {
-      outage = true;
-      logger.warn('cache unavailable; serving from subgraphs until it is back', { error: messageOf(error) });
-    }
+    outage.failed(error);
   };
   client.on('error', (error: unknown) => failed(error));
-  client.on('ready', () => {
-    if (outage) logger.info('cache available again');
-    outage = false;
-  });
+  client.on('ready', () => outage.recovered());
   // Connect in the background: the gateway starts (and serves) whether or not Redis is up yet.
   const connecting = client.connect().catch((error: unknown) => failed(error));
 
   /** Runs `operation` unless the cache is known down, bounded by the timeout. */
   async function guarded<T>(operation: () => Promise<T>): Promise<T | undefined> {
     if (!client.isReady) return undefined;
-    let timer: NodeJS.Timeout | undefined;
     try {
       metrics.cacheRoundTrips.inc();
-      return await Promise.race([
-        operation(),
-        new Promise<never>((_, reject) => {
-          // A busy event loop can run this timer in the same turn that Redis's answer arrived, before the
-          // socket is read; deciding one phase later (setImmediate runs after I/O) avoids a false timeout.
-          timer = setTimeout(
-            () => setImmediate(() => reject(new Error(`cache did not answer within ${options.timeoutMs} ms`))),
-            options.timeoutMs,
-          );
-        }),
-      ]);
+      return await withDeadline(operation(), options.timeoutMs, `cache did not answer within ${options.timeoutMs} ms`);
     } catch (error) {
       failed(error);
       return undefined;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -230,7 +214,7 @@ export function createRedisCacheStore(options: {
       // answering they wait for ever, after which `destroy()` refuses to run.
       let timer: NodeJS.Timeout | undefined;
       const budget = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)));
-      if (!client.isReady && !outage) await Promise.race([connecting, budget]);
+      if (!client.isReady && !outage.down) await Promise.race([connecting, budget]);
       if (client.isReady) await Promise.race([client.ping().catch(() => undefined), budget]);
       clearTimeout(timer);
       if (client.isOpen) client.destroy();

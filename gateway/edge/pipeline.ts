@@ -2,7 +2,7 @@ import type { Config } from '../../lib/config';
 import type { Logger } from '../../lib/logger';
 import type { GatewayMetrics } from '../metrics';
 import type { ErrorCode } from '../../lib/errors';
-import type { CostModel } from './demand-control';
+import type { CostModel } from '../../lib/cost-model';
 import { createDocumentLimits } from './document-limits';
 import { checkPersistedQuery, resolveOperation } from './operation';
 import { countMutationFields, type RateLimiter } from './rate-limit';

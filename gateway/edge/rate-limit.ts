@@ -5,6 +5,7 @@ import { Kind, type DocumentNode, type FragmentDefinitionNode, type SelectionSet
 import { LRUCache } from 'lru-cache';
 import { createClient } from 'redis';
 import { messageOf } from '../../lib/errors';
+import { createOutageLog, reconnectDelayMs, withDeadline } from '../../lib/redis';
 import type { Caller } from '../../lib/identity';
 import type { Logger } from '../../lib/logger';
 
@@ -254,24 +255,19 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
     disableOfflineQueue: true,
     socket: {
       connectTimeout: 2000,
-      reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000),
+      reconnectStrategy: reconnectDelayMs,
     },
   });
-  let outage = false;
+  const outage = createOutageLog(logger, {
+    down: 'rate limit store unavailable; allowing requests without limits until it is back',
+    back: 'rate limit store available again',
+  });
   let closed = false;
   const failed = (error: unknown) => {
-    if (!outage && !closed) {
-      outage = true;
-      logger.warn('rate limit store unavailable; allowing requests without limits until it is back', {
-        error: messageOf(error),
-      });
-    }
+    if (!closed) outage.failed(error);
   };
   client.on('error', (error: unknown) => failed(error));
-  client.on('ready', () => {
-    if (outage) logger.info('rate limit store available again');
-    outage = false;
-  });
+  client.on('ready', () => outage.recovered());
   // Connect in the background: the gateway serves (unlimited) whether or not Redis is up yet.
   const connecting = client.connect().catch((error: unknown) => failed(error));
 
@@ -297,19 +293,12 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
       const args = [options.now ? String(options.now()) : ''];
       for (const { policy, cost } of charges)
         args.push(String(emissionIntervalMs(policy)), String(toleranceMs(policy)), String(cost));
-      let timer: NodeJS.Timeout | undefined;
       try {
-        const reply = (await Promise.race([
+        const reply = (await withDeadline(
           evaluate(keys, args),
-          new Promise<never>((_, reject) => {
-            // As in the cache store: decide one phase after the timer (setImmediate runs after I/O), so an answer
-            // that arrived in the same turn is not mistaken for a timeout.
-            timer = setTimeout(
-              () => setImmediate(() => reject(new Error(`rate limit store did not answer within ${timeoutMs} ms`))),
-              timeoutMs,
-            );
-          }),
-        ])) as number[];
+          timeoutMs,
+          `rate limit store did not answer within ${timeoutMs} ms`,
+        )) as number[];
         return charges.map(({ policy }, index) => {
           const at = 1 + index * 4;
           return {
@@ -323,8 +312,6 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
       } catch (error) {
         failed(error);
         return undefined;
-      } finally {
-        clearTimeout(timer);
       }
     },
     async close() {

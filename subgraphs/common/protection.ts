@@ -1,7 +1,7 @@
 import type { DocumentLimits } from '../../lib/config';
 import { checkDocument } from '../../lib/document-limits';
 import { HttpError } from '../../lib/http';
-import { createCostModel, type CostModel } from '../../gateway/edge/demand-control';
+import { createCostModel, type CostModel } from '../../lib/cost-model';
 
 /**
  * A subgraph protects itself: other services can reach it without the gateway, so it applies its own

@@ -76,9 +76,10 @@ export function loadSubgraphSdl(name: SubgraphName): string {
 export async function createSubgraphServer<TContext extends SubgraphContextBase>(
   options: SubgraphServerOptions<TContext>,
 ): Promise<SubgraphServer> {
+  const sdl = loadSubgraphSdl(options.name);
   const apollo = new ApolloServer<TContext>({
     schema: buildSubgraphSchema({
-      typeDefs: parse(loadSubgraphSdl(options.name)),
+      typeDefs: parse(sdl),
       resolvers: options.resolvers as GraphQLResolverMap<unknown>,
     }),
     includeStacktraceInErrorResponses: options.development,
@@ -103,7 +104,7 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
   const bodyLimit = options.bodyLimitBytes ?? 1_048_576;
 
   const metrics = { requests: 0, representations: 0, callersGone: 0 };
-  const protection = createSubgraphProtection(loadSubgraphSdl(options.name));
+  const protection = createSubgraphProtection(sdl);
   const signatureMaxAgeMs = options.signatureMaxAgeMs ?? 60_000;
   // Every GraphQL request must be signed, anonymous ones included: the signature covers the exact body, so it is
   // checked on the raw bytes before anything parses them. Health, readiness and metrics stay open.

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
-import { createCostModel, DEFAULT_DEMAND_CONTROL, type CostModel } from '../../gateway/edge/demand-control';
+import { createCostModel, DEFAULT_DEMAND_CONTROL, type CostModel } from '../../lib/cost-model';
 import { loadOperations } from '../../tools/schema/operations';
 
 const projectRoot = path.resolve(__dirname, '..', '..');

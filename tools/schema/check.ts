@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { createCostModel } from '../../gateway/edge/demand-control';
+import { createCostModel } from '../../lib/cost-model';
 import { committedSupergraphFreshness, composeSubgraphs, readSubgraphs, type CompositionIssue } from './compose';
 import type { SchemaConfig } from './config';
 import { diffSchemas, type SchemaChange } from './diff';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { DEFAULT_DEMAND_CONTROL } from '../../gateway/edge/demand-control';
+import { DEFAULT_DEMAND_CONTROL } from '../../lib/cost-model';
 import { inputError, loaded, readInputFile, type Loaded } from './input';
 
 /**

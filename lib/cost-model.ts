@@ -38,7 +38,6 @@
  * operation with map lookups.
  */
 import {
-  GraphQLError,
   Kind,
   buildASTSchema,
   getNamedType,
@@ -91,13 +90,6 @@ export interface CostModel {
     operationName: string | undefined,
     variables: Record<string, unknown> | undefined,
   ): number;
-}
-
-/** The error an operation over the maximum gets; the code is Apollo Router's. */
-export function costLimitError(cost: number, maxCost: number): GraphQLError {
-  return new GraphQLError(`Operation cost ${cost} exceeds the maximum of ${maxCost}`, {
-    extensions: { code: 'COST_ESTIMATED_TOO_EXPENSIVE', cost, maxCost },
-  });
 }
 
 const MUTATION_FIELD_COST = 10;
