@@ -40,6 +40,11 @@ export interface DocumentLimits {
   maxOperations: number;
   /** Fields in one operation with fragments expanded where spread (a fragment bomb's size). Default 2,000. */
   maxFields: number;
+  /**
+   * Values in the request's variables: every scalar, list item and object field, counted before the variables
+   * are coerced (coercing 100,000 list items costs the gateway tens of ms). Default 10,000.
+   */
+  maxVariableValues: number;
 }
 
 export interface RateLimitConfig {
@@ -107,6 +112,11 @@ export interface Config {
     subgraphUrls: Record<string, string>;
     subgraphTimeoutMs: number;
     bodyLimitBytes: number;
+    /**
+     * Operations one batched request (a JSON array of operations in one POST) may carry; each passes every edge
+     * check on its own. 0 refuses batches. Default 10.
+     */
+    batchMaxOperations: number;
     jwt: {
       secret: string | undefined;
       jwksUrl: string | undefined;
@@ -301,6 +311,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxFieldsPerSelection: read.integer('LIMIT_SELECTION_FIELDS', 100, 1, 100_000),
     maxOperations: read.integer('LIMIT_OPERATIONS', 10, 1, 100_000),
     maxFields: read.integer('LIMIT_FIELDS', 2_000, 1, 10_000_000),
+    maxVariableValues: read.integer('LIMIT_VARIABLE_VALUES', 10_000, 1, 100_000_000),
     maxDirectives: read.integer('LIMIT_DIRECTIVES', 10, 0, 10_000),
     maxFragments: read.integer('LIMIT_FRAGMENTS', 100, 0, 100_000),
   };
@@ -378,6 +389,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       subgraphUrls,
       subgraphTimeoutMs: read.integer('SUBGRAPH_TIMEOUT_MS', 10_000, 1, 600_000),
       bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1_048_576, 1024, 104_857_600),
+      batchMaxOperations: read.integer('BATCH_MAX_OPERATIONS', 10, 0, 1_000),
       jwt: {
         secret: jwtSecret ?? (jwksUrl ? undefined : DEVELOPMENT_JWT_SECRET),
         jwksUrl,

@@ -51,6 +51,7 @@ const VARIABLES: Record<keyof DocumentLimits, string> = {
   maxFragments: 'LIMIT_FRAGMENTS',
   maxOperations: 'LIMIT_OPERATIONS',
   maxFields: 'LIMIT_FIELDS',
+  maxVariableValues: 'LIMIT_VARIABLE_VALUES',
 };
 const DESCRIPTIONS: Record<keyof DocumentLimits, string> = {
   maxDocumentBytes: 'length in characters',
@@ -63,6 +64,7 @@ const DESCRIPTIONS: Record<keyof DocumentLimits, string> = {
   maxFragments: 'fragment definitions',
   maxOperations: 'operations',
   maxFields: 'fields (fragments expanded)',
+  maxVariableValues: 'variable values',
 };
 
 /** Nesting beyond this is refused before parsing, whatever the configured depth: the parser recurses. */
@@ -74,7 +76,7 @@ function exceeded(limit: keyof DocumentLimits, maximum: number, found: number | 
   return {
     status: 400,
     code: DOCUMENT_LIMIT_CODE,
-    message: `The document's ${DESCRIPTIONS[limit]} (${found}) exceed the limit of ${maximum} (${VARIABLES[limit]})`,
+    message: `The ${limit === 'maxVariableValues' ? "request's" : "document's"} ${DESCRIPTIONS[limit]} (${found}) exceed the limit of ${maximum} (${VARIABLES[limit]})`,
     extensions: { limit, maximum, found },
   };
 }
@@ -109,6 +111,34 @@ export function checkDocument(query: string, limits: DocumentLimits): DocumentVe
   }
   const rejection = measure(document, limits);
   return rejection ? { kind: 'rejected', rejection } : { kind: 'ok', document };
+}
+
+/**
+ * Counts the values in a request's variables (each scalar, list item and object field; the variables object
+ * itself is not one) and refuses more than `maxVariableValues`, stopping as soon as the count is over. An
+ * explicit stack, not recursion: JSON.parse accepts nesting far deeper than a recursive walk could follow.
+ */
+export function checkVariables(
+  variables: unknown,
+  limits: Pick<DocumentLimits, 'maxVariableValues'>,
+): DocumentRejection | undefined {
+  if (variables === null || typeof variables !== 'object') return undefined;
+  const maximum = limits.maxVariableValues;
+  let count = 0;
+  const pending: unknown[] = [variables];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    const children = Array.isArray(value)
+      ? value
+      : value !== null && typeof value === 'object'
+        ? Object.values(value as Record<string, unknown>)
+        : undefined;
+    if (!children) continue;
+    count += children.length;
+    if (count > maximum) return exceeded('maxVariableValues', maximum, `more than ${maximum}`);
+    for (const child of children) if (child !== null && typeof child === 'object') pending.push(child);
+  }
+  return undefined;
 }
 
 /** The deepest nesting of `{`, `[` and `(` outside strings and comments; stops early once over `cap`. */

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { DocumentLimits } from '../../lib/config';
-import { checkDocument, type DocumentVerdict } from '../../lib/document-limits';
+import { checkDocument, checkVariables, type DocumentVerdict } from '../../lib/document-limits';
 import type { EdgeRequest, StageResult } from './request';
 
 /**
@@ -23,6 +23,8 @@ export function createDocumentLimits(limits: DocumentLimitsOptions) {
   });
   return {
     check(request: EdgeRequest): StageResult {
+      const tooMany = checkVariables(request.params?.variables, limits);
+      if (tooMany) return tooMany;
       const query = request.params?.query;
       if (query === undefined) return undefined;
       let verdict = query.length <= REMEMBERED_TEXT_BYTES ? remembered.get(query) : undefined;

@@ -1,5 +1,5 @@
 import type { DocumentLimits } from '../../lib/config';
-import { checkDocument } from '../../lib/document-limits';
+import { checkDocument, checkVariables } from '../../lib/document-limits';
 import { HttpError } from '../../lib/http';
 import { createCostModel, type CostModel } from '../../lib/cost-model';
 
@@ -24,6 +24,8 @@ export const SUBGRAPH_DOCUMENT_LIMITS: DocumentLimits = {
   maxFragments: 1_000,
   maxOperations: 20,
   maxFields: 100_000,
+  // The gateway's `_entities` representations arrive as variables: a merged batch of thousands of entities.
+  maxVariableValues: 2_000_000,
 };
 
 /** Default cost ceiling of one subgraph request: five times the gateway's default client maximum. */
@@ -52,6 +54,8 @@ export function createSubgraphProtection(
       if (body === null || typeof body !== 'object' || Array.isArray(body)) return;
       const { query, operationName, variables } = body as Record<string, unknown>;
       if (typeof query !== 'string') return;
+      const tooMany = checkVariables(variables, limits);
+      if (tooMany) throw new HttpError(400, tooMany.code, `${tooMany.message} (subgraph limit)`);
       const verdict = checkDocument(query, limits);
       if (verdict.kind === 'rejected')
         throw new HttpError(400, verdict.rejection.code, `${verdict.rejection.message} (subgraph limit)`);

@@ -5,7 +5,7 @@ import type http from 'node:http';
 import type { DocumentLimits } from '../../lib/config';
 import { ANONYMOUS } from '../../lib/identity';
 import { createDocumentLimits } from '../../gateway/edge/document-limits';
-import { checkDocument } from '../../lib/document-limits';
+import { checkDocument, checkVariables } from '../../lib/document-limits';
 import { checkPersistedQuery, resolveOperation } from '../../gateway/edge/operation';
 import { graphQLParams, type EdgeRequest } from '../../gateway/edge/request';
 import { createTrustedDocuments, documentId } from '../../gateway/edge/trusted-documents';
@@ -22,6 +22,7 @@ const LIMITS: DocumentLimits = {
   maxFragments: 100,
   maxOperations: 10,
   maxFields: 2_000,
+  maxVariableValues: 10_000,
 };
 
 const rejection = (query: string, limits: DocumentLimits = LIMITS) => {
@@ -117,6 +118,26 @@ describe('document limits', () => {
   it('stops parsing at the token limit', () => {
     const query = `{ ${'a,'.repeat(20_000)} }`;
     expect(rejection(query)).toMatchObject({ extensions: { limit: 'maxTokens', maximum: 15_000 } });
+  });
+
+  it('counts variable values (scalars, list items, object fields) and refuses more than the limit before coercion', () => {
+    const request = post({
+      query: 'query ($s: [ID!]!) { __typename }',
+      variables: { s: Array.from({ length: 10_000 }, (_, i) => String(i)) },
+    });
+    // 10,001 values: the list and its 10,000 items.
+    expect(createDocumentLimits(LIMITS).check(request)).toMatchObject({
+      status: 400,
+      code: 'DOCUMENT_LIMIT_EXCEEDED',
+      extensions: { limit: 'maxVariableValues', maximum: 10_000, found: 'more than 10000' },
+    });
+    expect(checkVariables({ s: Array.from({ length: 9_999 }, () => 'x') }, LIMITS)).toBeUndefined();
+    expect(checkVariables({ a: { b: [{ c: 1 }, { c: 2 }] } }, { maxVariableValues: 6 })).toBeUndefined();
+    expect(checkVariables({ a: { b: [{ c: 1 }, { c: 2 }] } }, { maxVariableValues: 5 })).toBeDefined();
+    // JSON nested far deeper than any recursion could follow is counted without overflowing the stack.
+    const deep = JSON.parse(`${'['.repeat(200_000)}${']'.repeat(200_000)}`) as unknown;
+    expect(checkVariables({ s: deep }, LIMITS)).toMatchObject({ extensions: { limit: 'maxVariableValues' } });
+    expect(checkVariables({ s: deep }, { maxVariableValues: 1_000_000 })).toBeUndefined();
   });
 
   it('leaves syntax errors to Apollo Server, which reports GRAPHQL_PARSE_FAILED', () => {
