@@ -10,6 +10,7 @@ const COLOURS: Record<TargetName, string> = {
   'ours-off': '#6baed6',
   'ours-default': '#08519c',
   'ours-nolimits': '#3182bd',
+  'ours-tracing': '#9ecae1',
   'apollo-gateway': '#e6550d',
   'hive-gateway': '#31a354',
   'subgraph-direct': '#9e9e9e',

@@ -38,6 +38,7 @@ import { perRequest } from './stats';
 import { evaluateGoals, summarise, type BenchReport, type RunRecord } from './summary';
 import { benchCallerHeaders } from './targets/caller';
 import { REFERENCE_TARGET, TARGET_DESCRIPTIONS, type TargetName } from './targets/catalog';
+import { startOtlpSink, type OtlpSink } from './otlp-sink';
 import { createWorkloads, type BenchRequest, type Workload } from './workloads';
 import { messageOf } from '../lib/errors';
 
@@ -116,6 +117,8 @@ class Bench {
   private readonly references = new Map<string, Answer>();
   private readonly mutationSamples = new Map<string, string>();
   private readonly notes: string[] = [];
+  /** Where ours-tracing exports its spans, when it runs. */
+  private otlpSink: OtlpSink | undefined;
   private readonly token = signHs256(
     { sub: '1', scope: 'admin', exp: Math.floor(Date.now() / 1000) + 24 * 3600 },
     JWT_SECRET,
@@ -214,6 +217,7 @@ class Bench {
       args: ['--port', String(port), '--supergraph', supergraph, '--service-secret', SERVICE_SECRET],
       env: this.baseEnv(),
     });
+    const sink = target === 'ours-tracing' ? (this.otlpSink ??= await startOtlpSink()) : undefined;
     const spec = (() => {
       switch (target) {
         case 'ours-off':
@@ -223,6 +227,8 @@ class Bench {
           return ourGateway({ REDIS_URL });
         case 'ours-nolimits':
           return ourGateway({ REDIS_URL, DOCUMENT_LIMITS: 'false', COST_LIMIT: 'false', RATE_LIMIT: 'false' });
+        case 'ours-tracing':
+          return ourGateway({ REDIS_URL, OTEL_EXPORTER_OTLP_ENDPOINT: sink!.url, OTEL_TRACES_SAMPLER: 'always_on' });
         case 'apollo-gateway':
           return baseline('apollo-gateway.js');
         case 'hive-gateway':
@@ -311,7 +317,7 @@ class Bench {
         if (reply.status !== 204) throw new Error(`limit server refused its answers: HTTP ${reply.status}`);
       };
     }
-    if ((target === 'ours-default' || target === 'ours-nolimits') && workload.stateful) {
+    if ((target === 'ours-default' || target === 'ours-nolimits' || target === 'ours-tracing') && workload.stateful) {
       // Orders placed and stock restocked through the other targets bypass this gateway's entity cache; start
       // it empty so its answers reflect only what it saw itself (the warm-up fills it again).
       endpoint.prepare = () => this.flushRedis();
@@ -580,6 +586,12 @@ class Bench {
       ...[...this.targets.values()].map((target) => stop(target.process)),
       ...[...this.subgraphs.values()].map((subgraph) => stop(subgraph.process)),
     ]);
+    if (this.otlpSink) {
+      // Read after ours-tracing stopped, which flushed its last spans.
+      const { exports, bytes } = this.otlpSink.received();
+      this.note(`ours-tracing exported ${exports} OTLP/HTTP batches (${(bytes / 1e6).toFixed(1)} MB of JSON) to the sink`);
+      await this.otlpSink.close();
+    }
     fs.rmSync(this.tempDir, { recursive: true, force: true });
   }
 }

@@ -1,8 +1,11 @@
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { Context } from '@opentelemetry/api';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { CHANGES_EXTENSION, type EntityChange } from '../lib/events';
 import { callerHeaders, encodeCaller, type Caller } from '../lib/identity';
+import { REQUEST_ID_HEADER } from '../lib/request-id';
+import { annotate, endSpanWith, injectTraceContext, TraceAttributes } from '../lib/tracing';
 import type { EntityCache } from './cache/entity-cache';
 import {
   isEntityFailure,
@@ -19,6 +22,7 @@ import type { EntityKeyIndex } from './fetch/entity-keys';
 import { representationKey, withIdentityFields, type IdentityShape } from './fetch/identity';
 import { SubgraphRequestError, type SubgraphHttpClient, type SubgraphResponse } from './fetch/http-client';
 import { createCircuitBreaker, jitteredDelay, type CircuitBreaker } from './fetch/resilience';
+import { FetchAttributes, recordCacheOutcome, recordMemoHits, startCallSpan, startFetchSpan } from './fetch/tracing';
 import type { GatewayMetrics } from './metrics';
 
 /** What one client request did on the network; shown in development as a response extension. */
@@ -48,6 +52,10 @@ export interface GatewayContext {
    * mutation's later reads must see its writes); null when off, undefined until the first fetch decides.
    */
   memo?: Map<string, Map<string, unknown>> | null;
+  /** The client request's trace context (lib/tracing.ts); undefined when the request is not traced. */
+  trace?: Context;
+  /** The client request's id (x-request-id), sent on its subgraph requests so their log lines can be joined. */
+  requestId?: string;
 }
 
 export const newRequestStats = (): RequestStats => ({
@@ -95,6 +103,8 @@ const MAX_IDENTITY_SHAPES = 5_000;
 interface PendingFetch extends PlannedFetch {
   resolve(result: FetchResult): void;
   reject(error: unknown): void;
+  /** The context of this fetch's span, when the client request is traced. */
+  trace?: Context;
 }
 
 /** A fetch still to send: what goes out (the cache may have shrunk it) and how to finish its result. */
@@ -179,12 +189,17 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     context.stats.fetches++;
     this.options.metrics.subgraphFetches.inc({ subgraph: this.name });
     const shape = shapeOf(request.query);
+    const fetchSpan = startFetchSpan(this.name, { request, shape }, context.trace);
+    const trace = fetchSpan?.context;
     if (shape.operation !== 'query' || !this.options.batching) {
-      return new Promise<FetchResult>(
-        (resolve, reject) => void this.flush([{ request, shape, resolve, reject }], context),
+      return endSpanWith(
+        fetchSpan,
+        new Promise<FetchResult>(
+          (resolve, reject) => void this.flush([{ request, shape, resolve, reject, trace }], context),
+        ),
       ) as Promise<GatewayGraphQLResponse>;
     }
-    return new Promise<FetchResult>((resolve, reject) => {
+    const batched = new Promise<FetchResult>((resolve, reject) => {
       let queue = this.queues.get(context);
       if (!queue) {
         queue = [];
@@ -199,8 +214,9 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
           }),
         );
       }
-      queue.push({ request, shape, resolve, reject });
-    }) as Promise<GatewayGraphQLResponse>;
+      queue.push({ request, shape, resolve, reject, trace });
+    });
+    return endSpanWith(fetchSpan, batched) as Promise<GatewayGraphQLResponse>;
   }
 
   private async flush(fetches: PendingFetch[], context: GatewayContext): Promise<void> {
@@ -216,6 +232,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
         const misses: Pending[] = [];
         outcomes.forEach((outcome, index) => {
           const entry = pending[index]!;
+          recordCacheOutcome(entry.fetch.trace, entry.planned, outcome);
           if (outcome.kind === 'hit') entry.fetch.resolve(finish(entry, outcome.result));
           else if (outcome.kind === 'miss')
             misses.push({
@@ -265,6 +282,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
         return reusableEntity(entity);
       });
       if (hits > 0) {
+        recordMemoHits(entry.fetch.trace, hits);
         context.stats.entityMemoHits += hits;
         this.options.metrics.deduplicated.inc({ kind: 'request_memo' }, hits);
       }
@@ -302,7 +320,16 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     }
     if (group.length > 1) this.options.metrics.deduplicated.inc({ kind: 'batched_fetch' }, group.length - 1);
     try {
-      const response = await this.send(plan.body, context.caller, group[0]!.planned.shape.operation, context);
+      const call = startCallSpan(
+        this.name,
+        this.url,
+        group.map((entry) => entry.fetch.trace),
+        plan.representationsSent,
+      );
+      const response = await endSpanWith(
+        call,
+        this.send(plan.body, context.caller, group[0]!.planned.shape.operation, context, call?.context),
+      );
       if (group.length > 1 && nullPropagatedAcrossFetches(plan, response)) {
         // One fetch's error nulled data that other fetches shared (a failed `_entities` list nulls the whole
         // merged response). Each fetch is asked again alone, so each gets exactly what it would have had
@@ -370,14 +397,20 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     caller: Caller,
     operation: string,
     context: GatewayContext | undefined,
+    trace?: Context,
   ): Promise<FetchResult> {
     const payload = JSON.stringify(body);
     const headers = callerHeaders(this.options.serviceSecret, caller, payload);
+    // Outside the signature, which covers the caller and the body only.
+    injectTraceContext(trace, headers);
+    // A request shared with an identical one in flight carries the id of the client request that sent it first.
+    if (context?.requestId) headers[REQUEST_ID_HEADER] = context.requestId;
     let response: SubgraphResponse;
     const shareable = this.options.dedupInflight && operation === 'query';
     const key = shareable ? `${encodeCaller(caller) ?? ''}\u0000${payload}` : undefined;
     const existing = key === undefined ? undefined : this.inflight.get(key);
     if (existing) {
+      annotate(trace, { [FetchAttributes.sharedInFlight]: true });
       this.options.metrics.deduplicated.inc({ kind: 'inflight' });
       response = await existing.catch((error: unknown) => Promise.reject(this.transportError(error)));
     } else {
@@ -398,9 +431,10 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
         this.options.metrics.subgraphErrors.inc({ subgraph: this.name });
         throw this.transportError(error);
       } finally {
-        this.options.metrics.subgraphDuration.observe((performance.now() - started) / 1000, { subgraph: this.name });
+        this.options.metrics.subgraphDuration.observe({ subgraph: this.name }, (performance.now() - started) / 1000);
       }
     }
+    annotate(trace, { [TraceAttributes.statusCode]: response.status });
     const result = this.parse(response);
     const changes = result.extensions?.[CHANGES_EXTENSION];
     if (operation !== 'query' && Array.isArray(changes) && this.options.cache) {

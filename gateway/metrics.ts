@@ -1,174 +1,162 @@
+import { Counter, Histogram, Registry } from 'prom-client';
+import { exposition } from '../lib/metrics';
+
 /**
- * A small Prometheus registry: counters and histograms with labels, rendered in the text exposition format.
- * Enough for `/metrics` without a dependency on the request path.
+ * The gateway's metrics, on prom-client with one Registry per gateway (see lib/metrics.ts for why, and for the
+ * process metrics every scrape ends with). Label values are identifiers without spaces; those a client could
+ * choose (operation names, error codes) are bounded so that no client can grow the number of series.
  */
-type Labels = Record<string, string>;
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-const renderLabels = (labels: Labels, extra = ''): string => {
-  const parts = Object.entries(labels).map(([key, value]) => `${key}="${escapeLabel(value)}"`);
-  if (extra) parts.push(extra);
-  return parts.length > 0 ? `{${parts.join(',')}}` : '';
-};
-const keyOf = (labels: Labels): string => {
-  const names = Object.keys(labels);
-  if (names.length === 0) return '';
-  if (names.length === 1) return `${names[0]}=${labels[names[0]!]}`;
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
-};
+/** Label value for requests whose operation has no name. */
+export const ANONYMOUS_OPERATION = 'anonymous';
+/** Label value for operation names past the bound, and for anything that is not a GraphQL name. */
+export const OTHER_OPERATION = 'other';
+const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]*$/;
 
-interface Metric {
-  render(): string;
+export interface OperationNameOptions {
+  /** Names always labelled as themselves (the trusted documents manifest's). Default none. */
+  known?: Iterable<string>;
+  /** How many other distinct names get their own label value, first come first served. Default 100. */
+  maxDistinct?: number;
 }
 
-export class Counter implements Metric {
-  private readonly values = new Map<string, { labels: Labels; value: number }>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-  ) {}
-  inc(labels: Labels = {}, by = 1): void {
-    const key = keyOf(labels);
-    const entry = this.values.get(key);
-    if (entry) entry.value += by;
-    else this.values.set(key, { labels, value: by });
-  }
-  get(labels: Labels = {}): number {
-    return this.values.get(keyOf(labels))?.value ?? 0;
-  }
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    if (this.values.size === 0) lines.push(`${this.name} 0`);
-    for (const { labels, value } of this.values.values()) lines.push(`${this.name}${renderLabels(labels)} ${value}`);
-    return lines.join('\n');
-  }
+/**
+ * The `operation_name` label of a request: its name when the manifest lists it or while fewer than
+ * `maxDistinct` other names have been seen, `other` past that, `anonymous` without a name. With a manifest the
+ * label values are the organisation's operations; without one, a client sending ever new names fills the first
+ * N and then lands in `other`.
+ */
+export function createOperationNameLabels(options: OperationNameOptions = {}): (name: string | undefined) => string {
+  const known = new Set(options.known ?? []);
+  const seen = new Set<string>();
+  const maxDistinct = options.maxDistinct ?? 100;
+  return (name) => {
+    if (name === undefined || name === '') return ANONYMOUS_OPERATION;
+    if (!GRAPHQL_NAME.test(name)) return OTHER_OPERATION;
+    if (known.has(name) || seen.has(name)) return name;
+    if (seen.size >= maxDistinct) return OTHER_OPERATION;
+    seen.add(name);
+    return name;
+  };
 }
 
-export class Histogram implements Metric {
-  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly buckets: number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-  ) {}
-  observe(value: number, labels: Labels = {}): void {
-    const key = keyOf(labels);
-    let entry = this.series.get(key);
-    if (!entry) {
-      entry = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.series.set(key, entry);
-    }
-    for (let index = 0; index < this.buckets.length; index++) if (value <= this.buckets[index]!) entry.counts[index]!++;
-    entry.sum += value;
-    entry.count++;
-  }
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const { labels, counts, sum, count } of this.series.values()) {
-      this.buckets.forEach((bound, index) =>
-        lines.push(`${this.name}_bucket${renderLabels(labels, `le="${bound}"`)} ${counts[index]}`),
-      );
-      lines.push(`${this.name}_bucket${renderLabels(labels, 'le="+Inf"')} ${count}`);
-      lines.push(`${this.name}_sum${renderLabels(labels)} ${sum}`);
-      lines.push(`${this.name}_count${renderLabels(labels)} ${count}`);
-    }
-    return lines.join('\n');
-  }
-}
-
-export function createGatewayMetrics() {
+export function createGatewayMetrics(options: { operationNames?: OperationNameOptions } = {}) {
+  const registry = new Registry();
+  const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) =>
+    new Counter<L>({ name, help, labelNames, registers: [registry] });
+  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) =>
+    new Histogram<L>({ name, help, labelNames, buckets, registers: [registry] });
   const metrics = {
-    httpRequests: new Counter('gateway_http_requests_total', 'Client HTTP requests, by route and status.'),
-    requestDuration: new Histogram('gateway_request_duration_seconds', 'Client GraphQL request duration in seconds.'),
-    subgraphFetches: new Counter(
+    httpRequests: counter('gateway_http_requests_total', 'Client HTTP requests, by route and status.', [
+      'route',
+      'status',
+    ]),
+    requestDuration: histogram(
+      'gateway_request_duration_seconds',
+      'Client GraphQL request duration in seconds, by operation name (bounded: see METRICS_OPERATION_NAMES), HTTP status and first error code (none when the answer has no error).',
+      ['operation_name', 'status', 'code'],
+      LATENCY_BUCKETS,
+    ),
+    subgraphFetches: counter(
       'gateway_subgraph_fetches_total',
       'Fetches the query plans asked of each subgraph (before batching, deduplication and caching).',
+      ['subgraph'],
     ),
-    subgraphRequests: new Counter('gateway_subgraph_requests_total', 'HTTP requests sent to subgraphs.'),
-    subgraphRepresentations: new Counter(
+    subgraphRequests: counter('gateway_subgraph_requests_total', 'HTTP requests sent to subgraphs.', ['subgraph']),
+    subgraphRepresentations: counter(
       'gateway_subgraph_representations_total',
       'Entity representations sent to subgraphs.',
+      ['subgraph'],
     ),
-    deduplicated: new Counter(
+    deduplicated: counter(
       'gateway_deduplicated_total',
       'Work not done twice: kind=inbound (client queries sharing one execution), inflight (subgraph requests sharing one HTTP call), batched_fetch (fetches merged into another HTTP request), representation (duplicate representations not sent), request_memo (entities an earlier wave of the same request had already fetched).',
+      ['kind'],
     ),
-    planExecutions: new Counter(
+    planExecutions: counter(
       'gateway_plan_executions_total',
       "Query plans run, by executor (waves: ours; apollo: Apollo Gateway's) and, for apollo, the reason (mutation, subscription, introspection, reserved_response_name, defer, data_rewrites, unsupported_plan_node, compile_error, query_plan_requested, gateway_internals).",
+      ['executor', 'reason'],
     ),
-    entityCacheLookups: new Counter(
+    entityCacheLookups: counter(
       'gateway_entity_cache_lookups_total',
       'Entity cache lookups, by result (hit or miss).',
+      ['result'],
     ),
-    cacheErrors: new Counter(
+    cacheErrors: counter(
       'gateway_cache_errors_total',
       'Cache operations that failed or timed out (the request was served without the cache).',
     ),
-    changeEvents: new Counter(
+    changeEvents: counter(
       'gateway_entity_changes_total',
       'Entity changes received on the change stream (each evicts that entity).',
     ),
-    cacheRoundTrips: new Counter('gateway_cache_round_trips_total', 'Round trips to the cache store.'),
-    subgraphErrors: new Counter(
+    cacheRoundTrips: counter('gateway_cache_round_trips_total', 'Round trips to the cache store.'),
+    subgraphErrors: counter(
       'gateway_subgraph_errors_total',
       'Subgraph requests that failed (network, timeout, non-2xx).',
+      ['subgraph'],
     ),
-    edgeRejections: new Counter(
+    edgeRejections: counter(
       'gateway_edge_rejections_total',
       'Requests refused at the edge before execution, by stage (trusted_documents, persisted_query, document_limits, operation, rate_limit, demand_control) and code.',
+      ['stage', 'code'],
     ),
-    trustedDocuments: new Counter(
+    trustedDocuments: counter(
       'gateway_trusted_documents_total',
       'Documents checked against the trusted documents manifest, by result (known, unknown, rejected).',
+      ['result'],
     ),
-    rateLimited: new Counter(
+    rateLimited: counter(
       'gateway_rate_limited_total',
       'Requests refused by a rate limit, by policy (request, mutation, operation:<name>).',
+      ['policy'],
     ),
-    rateLimitStoreErrors: new Counter(
+    rateLimitStoreErrors: counter(
       'gateway_rate_limit_store_errors_total',
       'Requests let through unchecked because the rate limit store (Redis) was down or slow (fail open).',
     ),
-    subgraphRetries: new Counter(
+    subgraphRetries: counter(
       'gateway_subgraph_retries_total',
       'Query fetches asked again after a connection error, by subgraph.',
+      ['subgraph'],
     ),
-    circuitTransitions: new Counter(
+    circuitTransitions: counter(
       'gateway_circuit_transitions_total',
       "Changes of a subgraph's circuit breaker, by subgraph and the state entered (open, half-open, closed).",
+      ['subgraph', 'state'],
     ),
-    shortCircuited: new Counter(
+    shortCircuited: counter(
       'gateway_subgraph_short_circuited_total',
       'Fetches failed at once because the subgraph circuit was open, by subgraph.',
+      ['subgraph'],
     ),
-    staleServed: new Counter(
+    staleServed: counter(
       'gateway_stale_entities_served_total',
       'Entities served from the cache past their TTL because their subgraph failed (stale-if-error), by subgraph.',
+      ['subgraph'],
     ),
-    operationCost: new Histogram(
+    operationCost: histogram(
       'gateway_operation_cost',
       'Static cost of each operation (demand control, from @cost and @listSize), by operation type.',
+      ['operation'],
       [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 100_000],
     ),
-    subgraphDuration: new Histogram(
+    subgraphDuration: histogram(
       'gateway_subgraph_request_duration_seconds',
-      'Subgraph request duration in seconds.',
+      'Subgraph HTTP request duration in seconds, by subgraph.',
+      ['subgraph'],
+      LATENCY_BUCKETS,
     ),
   };
   return {
     ...metrics,
-    render(): string {
-      const process_ = [
-        '# HELP process_resident_memory_bytes Resident memory size in bytes.',
-        '# TYPE process_resident_memory_bytes gauge',
-        `process_resident_memory_bytes ${process.memoryUsage().rss}`,
-        '# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.',
-        '# TYPE process_cpu_seconds_total counter',
-        `process_cpu_seconds_total ${(process.cpuUsage().user + process.cpuUsage().system) / 1e6}`,
-      ];
-      return [...Object.values(metrics).map((metric) => metric.render()), ...process_].join('\n') + '\n';
-    },
+    registry,
+    /** The bounded `operation_name` label value of a request's operation name. */
+    operationLabel: createOperationNameLabels(options.operationNames),
+    /** The text exposition: this gateway's metrics, then the process's. */
+    render: () => exposition(registry),
   };
 }
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;

@@ -8,7 +8,6 @@ import {
   ApolloServerPluginSchemaReportingDisabled,
   ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { Config } from '../lib/config';
 import { maskUnexpectedErrors, messageOf } from '../lib/errors';
 import { createRedisChangeSubscriber, type ChangeSubscriber } from '../lib/events';
@@ -21,6 +20,7 @@ import {
   type RouteHandler,
 } from '../lib/http';
 import { ANONYMOUS, callerHeaders } from '../lib/identity';
+import { annotateActiveSpan, TraceAttributes, traceContextOf, tracedRoute } from '../lib/tracing';
 import type { Logger } from '../lib/logger';
 import { createAuthenticator } from './auth';
 import { createEntityCache, type EntityCache } from './cache/entity-cache';
@@ -29,15 +29,24 @@ import { createCachePolicy, type CachePolicy } from './cache/policy';
 import { createMemoryCacheStore, createRedisCacheStore, type CacheStore } from './cache/store';
 import { newRequestStats, SubgraphDataSource, type GatewayContext } from './datasource';
 import { installPlanExecutor } from './execution/executor';
-import { explorerHtml } from './explorer';
+import { createExplorerRoutes, EXPLORER_ASSETS_PREFIX, EXPLORER_PATH } from './explorer/serve';
+import { isBareGet, landingPagePlugin, sendServiceInfo } from './landing-page';
+import { createCors } from './edge/cors';
 import { createEntityKeyIndex, type EntityKeyIndex } from './fetch/entity-keys';
 import { createSubgraphHttpClient } from './fetch/http-client';
 import { createCostModel, type CostModel } from '../lib/cost-model';
 import { createEdge } from './edge/pipeline';
 import { createRateLimit, createRateLimitStore } from './edge/rate-limit';
-import { graphQLParams, sendRejection, type EdgeRequest } from './edge/request';
+import { graphQLParams, rejectionResult, type EdgeRequest } from './edge/request';
+import { answerBatch, type Admission } from './batch';
 import { createInboundDeduplicator } from './inbound';
 import { createGatewayMetrics } from './metrics';
+import { watchSupergraph } from './supergraph-watch';
+import { createAccessLog } from './edge/access-log';
+import { manifestOperationNames } from './edge/trusted-documents';
+import { METRICS_CONTENT_TYPE } from '../lib/metrics';
+import { unknownSubgraphUrlOverrides } from './subgraph-urls';
+import { withLinkedDirectiveTypesImported } from '../lib/api-schema';
 
 export interface GatewayServer {
   listener: http.RequestListener;
@@ -48,8 +57,11 @@ export interface GatewayServer {
   entityCache: EntityCache | undefined;
   /** Subgraph name to the URL the gateway sends it requests at. */
   subgraphUrls(): Map<string, string>;
-  /** Re-reads the supergraph file; the new schema serves the next request, in-flight requests finish on the old. */
-  reloadSupergraph(): void;
+  /**
+   * Re-reads the supergraph file; the new schema serves the next request, in-flight requests finish on the old.
+   * `cause` (default `SIGHUP`) is logged with the outcome.
+   */
+  reloadSupergraph(cause?: string): void;
   stop(): Promise<void>;
 }
 
@@ -78,12 +90,17 @@ export async function createGatewayServer(
   dependencies: GatewayDependencies = {},
 ): Promise<GatewayServer> {
   const settings = config.gateway;
-  const metrics = createGatewayMetrics();
+  const metrics = createGatewayMetrics({
+    operationNames: {
+      known: manifestOperationNames(settings.trustedDocuments),
+      maxDistinct: settings.metrics.operationNames,
+    },
+  });
   const urls = new Map<string, string>();
   const http = createSubgraphHttpClient();
-  const cacheStore: CacheStore = config.redis.url
+  const cacheStore: CacheStore = config.redis.target
     ? createRedisCacheStore({
-        url: config.redis.url,
+        redis: config.redis.target,
         timeoutMs: config.redis.commandTimeoutMs,
         keyPrefix: config.redis.keyPrefix,
         logger,
@@ -92,11 +109,15 @@ export async function createGatewayServer(
     : createMemoryCacheStore(settings.entityCache.maxEntries);
 
   const readSupergraph = (): string => {
+    let sdl: string;
     try {
-      return fs.readFileSync(settings.supergraphPath, 'utf8');
+      sdl = fs.readFileSync(settings.supergraphPath, 'utf8');
     } catch (error) {
       throw new Error(`SUPERGRAPH_PATH: cannot read '${settings.supergraphPath}': ${messageOf(error)}`);
     }
+    const unknownOverrides = unknownSubgraphUrlOverrides(sdl, settings.subgraphUrls, settings.supergraphPath);
+    if (unknownOverrides) throw new Error(unknownOverrides);
+    return sdl;
   };
   // The cache policy follows the supergraph; a reload swaps it with the schema.
   let entityCache: EntityCache | undefined;
@@ -140,7 +161,7 @@ export async function createGatewayServer(
       updateSupergraph = update;
       const sdl = readSupergraph();
       usePolicy(sdl);
-      return { supergraphSdl: sdl };
+      return { supergraphSdl: withLinkedDirectiveTypesImported(sdl) };
     },
     buildService: ({ name, url }) => {
       const target = settings.subgraphUrls[name.toLowerCase()] ?? url;
@@ -167,9 +188,7 @@ export async function createGatewayServer(
   }
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
-    settings.explorer
-      ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
-      : ApolloServerPluginLandingPageDisabled(),
+    settings.explorer ? landingPagePlugin() : ApolloServerPluginLandingPageDisabled(),
     ApolloServerPluginUsageReportingDisabled(),
     ApolloServerPluginSchemaReportingDisabled(),
   ];
@@ -237,7 +256,7 @@ export async function createGatewayServer(
 
   const rateLimitStore = settings.rateLimit.enabled
     ? createRateLimitStore({
-        redisUrl: config.redis.url,
+        redis: config.redis.target,
         timeoutMs: config.redis.commandTimeoutMs,
         keyPrefix: config.redis.keyPrefix,
         logger,
@@ -248,27 +267,56 @@ export async function createGatewayServer(
     rateLimiter: rateLimitStore ? createRateLimit({ ...settings.rateLimit, store: rateLimitStore }) : undefined,
   });
 
+  const accessLog = createAccessLog({ logger, metrics, callerSalt: config.log.callerSalt });
+
   // The request path, in order: who is calling, the body, then each edge duty (gateway/edge/*), then Apollo.
-  const graphql: RouteHandler = async (req, res) => {
-    const started = performance.now();
+  const graphql: RouteHandler = tracedRoute(async (req, res) => {
+    const access = accessLog.start(req, res);
     try {
       const caller = await authenticate(req);
       const body = await readGraphQLBody(req, settings.bodyLimitBytes);
-      const request: EdgeRequest = { req, caller, body, params: graphQLParams(req, body) };
-      const rejection = await edge.check(request);
-      if (rejection) {
-        sendRejection(res, { ...rejection, headers: { ...request.headers, ...rejection.headers } });
+      // One operation through the edge stages; admitted, it runs on Apollo (identical concurrent ones shared).
+      const admit = async (operation: unknown): Promise<Admission> => {
+        const request: EdgeRequest = { req, caller, body: operation, params: graphQLParams(req, operation) };
+        const rejection = await edge.check(request);
+        access.operation(request);
+        annotateActiveSpan({
+          [TraceAttributes.operationName]: request.operation?.name?.value ?? request.params?.operationName,
+          [TraceAttributes.operationType]: request.operation?.operation,
+        });
+        if (rejection) {
+          const headers = { ...request.headers, ...rejection.headers };
+          return { kind: 'rejected', result: rejectionResult({ ...rejection, headers }) };
+        }
+        const execute = () =>
+          runGraphQL(apollo, req, operation, async () =>
+            access.context({
+              caller,
+              stats: { ...newRequestStats(), cost: request.cost },
+              trace: traceContextOf(req),
+            }),
+          );
+        return { kind: 'admitted', headers: request.headers ?? {}, run: () => inbound.run(req, operation, caller, execute) };
+      };
+      if (Array.isArray(body)) {
+        writeGraphQLResult(
+          res,
+          access.answered(await answerBatch(body, { maxOperations: settings.batchMaxOperations }, admit)),
+        );
         return;
       }
-      if (request.headers) for (const [name, value] of Object.entries(request.headers)) res.setHeader(name, value);
-      const execute = () =>
-        runGraphQL(apollo, req, body, async () => ({ caller, stats: { ...newRequestStats(), cost: request.cost } }));
-      writeGraphQLResult(res, await inbound.run(req, body, caller, execute));
-    } finally {
-      metrics.requestDuration.observe((performance.now() - started) / 1000);
-      res.once('finish', () => metrics.httpRequests.inc({ route: '/graphql', status: String(res.statusCode) }));
+      const admission = await admit(body);
+      if (admission.kind === 'rejected') {
+        writeGraphQLResult(res, access.answered(admission.result));
+        return;
+      }
+      for (const [name, value] of Object.entries(admission.headers)) res.setHeader(name, value);
+      writeGraphQLResult(res, access.answered(await admission.run()));
+    } catch (error) {
+      access.failed(error);
+      throw error;
     }
-  };
+  });
 
   const readiness: RouteHandler = async (_req, res) => {
     const checks = await Promise.all(
@@ -291,7 +339,7 @@ export async function createGatewayServer(
 
   // /metrics: on the public port unless configured off it (production without a token, or METRICS_PORT),
   // behind a bearer token when METRICS_TOKEN is set.
-  const metricsRoute: RouteHandler = (req, res) => {
+  const metricsRoute: RouteHandler = async (req, res) => {
     const token = settings.metrics.token;
     if (token !== undefined && !bearerMatches(req.headers.authorization, token)) {
       sendJson(
@@ -306,35 +354,46 @@ export async function createGatewayServer(
       );
       return;
     }
-    const body = metrics.render();
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    const body = await metrics.render();
+    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
     res.end(body);
   };
+  // A GET without a query gets what the gateway serves and where, rather than Apollo's CSRF refusal.
+  const graphqlOrInfo: RouteHandler = (req, res) =>
+    isBareGet(req, settings.explorer) ? sendServiceInfo(res, settings.explorer) : graphql(req, res);
   const routes: Record<string, RouteHandler> = {
-    '/': graphql,
-    '/graphql': graphql,
+    '/': graphqlOrInfo,
+    '/graphql': graphqlOrInfo,
     '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
     '/readyz': readiness,
   };
   if (settings.metrics.public) routes['/metrics'] = metricsRoute;
-  if (settings.explorer)
-    routes['/explorer'] = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' });
-      res.end(explorerHtml);
-    };
+  const explorer = settings.explorer ? createExplorerRoutes(logger) : undefined;
+  if (explorer) routes[EXPLORER_PATH] = explorer.page;
   const onRouteError = (error: unknown, req: http.IncomingMessage) =>
     logger.error('request failed', { url: req.url, error: messageOf(error) });
   const metricsListener =
     settings.metrics.port !== undefined ? createRouter({ '/metrics': metricsRoute }, onRouteError) : undefined;
-  const listener = createRouter(routes, onRouteError);
+  const router = createRouter(routes, onRouteError);
+  const cors = createCors(settings.cors);
+  // CORS first: preflights are answered before routing (Apollo would refuse them), and every answer, errors
+  // included, carries its headers. The explorer's files are the one route matched by prefix.
+  const listener: http.RequestListener = (req, res) => {
+    if (cors.handle(req, res)) return;
+    if (explorer && req.url?.startsWith(EXPLORER_ASSETS_PREFIX)) {
+      Promise.resolve(explorer.asset(req, res)).catch((error: unknown) => onRouteError(error, req));
+      return;
+    }
+    router(req, res);
+  };
 
   // Writes that did not pass through this replica (another replica's, service to service, the recovery loop)
   // reach it on the change stream.
   const changes =
     dependencies.changes ??
-    (config.redis.url && settings.entityCache.enabled
+    (config.redis.target && settings.entityCache.enabled
       ? createRedisChangeSubscriber({
-          url: config.redis.url,
+          redis: config.redis.target,
           streamKey: config.redis.changeStream,
           logger,
           commandTimeoutMs: config.redis.commandTimeoutMs,
@@ -347,7 +406,11 @@ export async function createGatewayServer(
     });
   }
 
-  return {
+  // SUPERGRAPH_WATCH: a changed file reloads through the same path as SIGHUP (gateway/supergraph-watch.ts).
+  const supergraphWatch = settings.supergraphWatch
+    ? watchSupergraph({ file: settings.supergraphPath, logger, reload: (cause) => server.reloadSupergraph(cause) })
+    : undefined;
+  const server: GatewayServer = {
     listener,
     metricsListener,
     metrics,
@@ -356,28 +419,30 @@ export async function createGatewayServer(
       return settings.entityCache.enabled ? cacheProxy : undefined;
     },
     subgraphUrls: () => new Map(urls),
-    reloadSupergraph() {
+    reloadSupergraph(cause = 'SIGHUP') {
       try {
         const sdl = readSupergraph();
         const previous = servedSdl;
         // Policy and key index first, so the new schema's first requests see them.
         usePolicy(sdl);
         try {
-          updateSupergraph?.(sdl);
+          updateSupergraph?.(withLinkedDirectiveTypesImported(sdl));
         } catch (error) {
           if (previous !== undefined) usePolicy(previous);
           throw error;
         }
-        logger.info('supergraph reloaded', { path: settings.supergraphPath });
+        logger.info('supergraph reloaded', { path: settings.supergraphPath, cause });
       } catch (error) {
-        logger.error('supergraph reload failed; still serving the previous one', { error: messageOf(error) });
+        logger.error('supergraph reload failed; still serving the previous one', { cause, error: messageOf(error) });
       }
     },
     async stop() {
+      supergraphWatch?.close();
       await apollo.stop();
       // Independent clients, closed side by side: each bounds its own close, so one Redis that went away costs its
       // own timeout once rather than holding up the others.
       await Promise.all([changes?.close(), cacheStore.close(), rateLimitStore?.close(), http.close()]);
     },
   };
+  return server;
 }

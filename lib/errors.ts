@@ -11,7 +11,12 @@ export const ERROR_CODES = {
   BAD_REQUEST: {
     status: 400,
     by: 'gateway, subgraphs',
-    meaning: 'malformed HTTP request: not JSON, no query, variables not an object, a batch',
+    meaning: 'malformed HTTP request: not JSON, no query, variables not an object, an empty batch',
+  },
+  BATCH_LIMIT_EXCEEDED: {
+    status: 400,
+    by: 'gateway',
+    meaning: 'a batched request with more operations than BATCH_MAX_OPERATIONS (0: batches refused)',
   },
   PAYLOAD_TOO_LARGE: { status: 413, by: 'gateway, subgraphs', meaning: 'body over BODY_LIMIT_BYTES' },
   REQUEST_HEADERS_TOO_LARGE: { status: 431, by: 'gateway, subgraphs', meaning: 'headers or URL over 16 KiB' },

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient } from 'redis';
+import type { RedisTarget } from './config';
 import { silentLogger, type Logger } from './logger';
-import { createOutageLog, DeadlineExceeded, withDeadline, type OutageLog, type OutageMessages } from './redis';
+import { createOutageLog, createRedisConnection, DeadlineExceeded, withDeadline, type OutageLog, type OutageMessages, type RedisConnection } from './redis';
 
 /**
  * Entity change events: after every committed write, the subgraph that owns the data announces which entities
@@ -83,7 +83,8 @@ export function createLocalChangeBus(logger: Logger = silentLogger): ChangeBus &
 }
 
 export interface RedisChangeBusOptions {
-  url: string;
+  /** One server (its URL) or a cluster. */
+  redis: RedisTarget | string;
   /** The stream's key (config.redis.changeStream). */
   streamKey: string;
   logger: Logger;
@@ -164,8 +165,8 @@ function createRedisStreamWriter(options: RedisChangeBusOptions, connectionName:
   const outage = createOutageLog(logger, outageMessages(what));
   let closed = false;
   const open = () => {
-    const opened = openStreamClient(options.url, publishTimeoutMs, connectionName, outage, () => closed);
-    opened.client.on('ready', () => outage.recovered());
+    const opened = openStreamConnection(options.redis, publishTimeoutMs, connectionName, outage, () => closed);
+    if (opened.kind === 'single') opened.client.on('ready', () => outage.recovered());
     return opened;
   };
   let connection = open();
@@ -181,6 +182,8 @@ function createRedisStreamWriter(options: RedisChangeBusOptions, connectionName:
           await startup;
           if (entries.length === 1) {
             await used.client.xAdd(entries[0]!.stream, '*', entries[0]!.fields, trim);
+          } else if (used.kind === 'cluster') {
+            await used.client.eval(APPEND_ALL_SCRIPT, appendAllArguments(entries, trim.TRIM.threshold));
           } else {
             const multi = used.client.multi();
             for (const entry of entries) multi.xAdd(entry.stream, '*', entry.fields, trim);
@@ -194,7 +197,7 @@ function createRedisStreamWriter(options: RedisChangeBusOptions, connectionName:
     } catch (error) {
       outage.failed(error);
       if (error instanceof DeadlineExceeded && used === connection && !closed) {
-        if (used.client.isOpen) used.client.destroy();
+        used.destroy();
         connection = open();
       }
       throw error;
@@ -216,7 +219,7 @@ function createRedisStreamWriter(options: RedisChangeBusOptions, connectionName:
       closed = true;
       // Every write settles within its deadline; what is still queued after that is stuck on a dead server.
       await Promise.allSettled([...inFlight]);
-      if (connection.client.isOpen) connection.client.destroy();
+      connection.destroy();
     },
   };
 }
@@ -224,6 +227,34 @@ function createRedisStreamWriter(options: RedisChangeBusOptions, connectionName:
 interface StreamEntry {
   stream: string;
   fields: Record<string, string>;
+}
+
+/**
+ * Several entries at once on a cluster. node-redis sends a MULTI to the node of its first key and, unlike a
+ * single command, does not follow it when that slot has moved (after a failover every later MULTI would fail),
+ * so the entries go in one script instead: as atomic, and redirected like any command. Its streams must share
+ * a slot, which the change stream's hash tag guarantees (`changeStreamKey`).
+ * ARGV: the MAXLEN threshold, then per stream in KEYS: the number of field/value strings, then those strings.
+ */
+const APPEND_ALL_SCRIPT = `
+local at = 2
+for i = 1, #KEYS do
+  local count = tonumber(ARGV[at])
+  local fields = {}
+  for j = 1, count do fields[j] = ARGV[at + j] end
+  at = at + count + 1
+  redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+end
+return #KEYS
+`;
+
+function appendAllArguments(entries: readonly StreamEntry[], threshold: number): { keys: string[]; arguments: string[] } {
+  const args = [String(threshold)];
+  for (const { fields } of entries) {
+    const pairs = Object.entries(fields).flat();
+    args.push(String(pairs.length), ...pairs);
+  }
+  return { keys: entries.map((entry) => entry.stream), arguments: args };
 }
 
 /** Something that happened to an order, announced (through the orders outbox) once its transaction committed. */
@@ -344,7 +375,7 @@ export function createRedisChangeSubscriber(options: RedisChangeBusOptions): Cha
   let loop: Promise<void> | undefined;
 
   function discardConnection(): void {
-    if (connection?.client.isOpen) connection.client.destroy();
+    connection?.destroy();
     connection = undefined;
   }
 
@@ -370,7 +401,7 @@ export function createRedisChangeSubscriber(options: RedisChangeBusOptions): Cha
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        connection ??= openStreamClient(options.url, readTimeoutMs, `${streamKey}:subscriber`, outage, () => stopping.signal.aborted);
+        connection ??= openStreamConnection(options.redis, readTimeoutMs, `${streamKey}:subscriber`, outage, () => stopping.signal.aborted);
         const { client } = connection;
         await withDeadline(connection.firstAttempt, readTimeoutMs, `connecting took longer than ${readTimeoutMs} ms`);
         if (lastId === undefined) {
@@ -418,44 +449,27 @@ export function createRedisChangeSubscriber(options: RedisChangeBusOptions): Cha
   };
 }
 
-type StreamClient = ReturnType<typeof createStreamClient>;
-interface StreamConnection {
-  client: StreamClient;
-  /** Settles when the first connection attempt succeeds or fails, or the client is closed before either. */
-  firstAttempt: Promise<void>;
-}
+type StreamConnection = RedisConnection;
 type StreamsReply = { name: unknown; messages: { id: unknown; message: Record<string, string> }[] }[] | null;
 
-function createStreamClient(url: string, timeoutMs: number, name: string) {
-  return createClient({
-    url,
-    name: name.replace(/[^\x21-\x7e]/g, '_'),
-    disableOfflineQueue: true,
-    commandOptions: { timeout: timeoutMs },
-    socket: {
-      connectTimeout: Math.max(timeoutMs, 1_000),
-      // Exponential from 50 ms, capped, with jitter so replicas do not reconnect in lockstep after a restart.
-      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, RECONNECT_CAP_MS) + Math.floor(Math.random() * 100),
+/** Opens a connection in the background; its connection errors (one per reconnect attempt) only feed the outage log. */
+function openStreamConnection(
+  redis: RedisTarget | string,
+  timeoutMs: number,
+  name: string,
+  outage: OutageLog,
+  closing: () => boolean,
+): StreamConnection {
+  return createRedisConnection(redis, {
+    name,
+    connectTimeoutMs: Math.max(timeoutMs, 1_000),
+    commandTimeoutMs: timeoutMs,
+    // Exponential from 50 ms, capped, with jitter so replicas do not reconnect in lockstep after a restart.
+    reconnectDelayMs: (retries: number) => Math.min(50 * 2 ** retries, RECONNECT_CAP_MS) + Math.floor(Math.random() * 100),
+    onError: (error) => {
+      if (!closing()) outage.failed(error);
     },
   });
-}
-
-/** Opens a client in the background; its connection errors (one per reconnect attempt) only feed the outage log. */
-function openStreamClient(url: string, timeoutMs: number, name: string, outage: OutageLog, closing: () => boolean): StreamConnection {
-  const client = createStreamClient(url, timeoutMs, name);
-  client.on('error', (error: unknown) => outage.failed(error));
-  const firstAttempt = new Promise<void>((resolve) => {
-    const events = ['ready', 'error', 'end'] as const;
-    const done = () => {
-      for (const event of events) client.off(event, done);
-      resolve();
-    };
-    for (const event of events) client.on(event, done);
-  });
-  client.connect().catch((error: unknown) => {
-    if (!closing()) outage.failed(error);
-  });
-  return { client, firstAttempt };
 }
 
 function backoffMs(failures: number): number {

@@ -1,3 +1,4 @@
+import pino from 'pino';
 import type { LogFormat, LogLevel } from './config';
 
 export interface Logger {
@@ -8,36 +9,79 @@ export interface Logger {
   child(service: string): Logger;
 }
 
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+/** Where log lines go: pino's destination interface, one call per line (JSON, newline-terminated). */
+export type LogDestination = pino.DestinationStream;
+
 const COLOURS: Record<string, string> = { gateway: '35', users: '36', orders: '33', inventory: '32' };
 
+// One synchronous writer on stdout for the whole process: a line logged just before `process.exit` (a failed
+// start, the end of a shutdown) is on its way before the process ends, and every logger shares it.
+let stdout: LogDestination | undefined;
+const standardOutput = (): LogDestination => (stdout ??= pino.destination({ dest: 1, sync: true }));
+
 /**
- * Structured logs: one JSON object a line (`json`) or one readable line (`pretty`), each naming its service,
- * so the four processes that `npm start` runs share one stream that stays readable.
+ * `LOG_FORMAT=pretty`: pino writes its JSON lines into this stream, which turns each into one readable line
+ * (service name coloured on a terminal, level, message, remaining fields as JSON). pino-pretty does this and more,
+ * but is a second dependency tree for a development convenience; the four services `npm start` runs only need
+ * their lines told apart.
+ */
+export function prettyDestination(target: LogDestination, colour: boolean): LogDestination {
+  return {
+    write(line: string) {
+      let record: Record<string, unknown>;
+      try {
+        record = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        target.write(line);
+        return;
+      }
+      const { level, time: _time, service, msg, ...fields } = record;
+      const name = String(service ?? '');
+      const code = COLOURS[name] ?? '37';
+      const label = colour ? `\x1b[${code}m${name.padEnd(9)}\x1b[0m` : name.padEnd(9);
+      const extra = Object.keys(fields).length > 0 ? ' ' + JSON.stringify(fields) : '';
+      target.write(`${label} ${String(level).padEnd(5)} ${String(msg ?? '')}${extra}\n`);
+    },
+  };
+}
+
+/**
+ * Structured logs on pino: one JSON object a line (`json`: `level`, `time`, `service`, the fields, `msg`) or one
+ * readable line (`pretty`), each naming its service, so the four processes `npm start` runs share one stream.
+ * `destination` is stdout unless given (tests capture lines with their own).
  */
 export function createLogger(
   service: string,
   options: { level: LogLevel; format: LogFormat },
-  write: (line: string) => void = (line) => process.stdout.write(line + '\n'),
+  destination?: LogDestination,
 ): Logger {
-  const minimum = RANK[options.level];
-  const colour = process.stdout.isTTY ? (COLOURS[service] ?? '37') : undefined;
-  const emit = (level: LogLevel, message: string, fields?: Record<string, unknown>): void => {
-    if (RANK[level] < minimum) return;
-    if (options.format === 'json') {
-      write(JSON.stringify({ time: new Date().toISOString(), level, service, msg: message, ...fields }));
-      return;
-    }
-    const label = colour ? `\x1b[${colour}m${service.padEnd(9)}\x1b[0m` : service.padEnd(9);
-    const extra = fields && Object.keys(fields).length > 0 ? ' ' + JSON.stringify(fields) : '';
-    write(`${label} ${level.padEnd(5)} ${message}${extra}`);
-  };
+  const target = destination ?? standardOutput();
+  const stream =
+    options.format === 'pretty'
+      ? prettyDestination(target, destination === undefined && process.stdout.isTTY === true)
+      : target;
+  return wrap(
+    pino(
+      {
+        level: options.level,
+        base: { service },
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+      },
+      stream,
+    ),
+    (name) => createLogger(name, options, destination),
+  );
+}
+
+function wrap(logger: pino.Logger, child: (service: string) => Logger): Logger {
   return {
-    debug: (message, fields) => emit('debug', message, fields),
-    info: (message, fields) => emit('info', message, fields),
-    warn: (message, fields) => emit('warn', message, fields),
-    error: (message, fields) => emit('error', message, fields),
-    child: (name) => createLogger(name, options, write),
+    debug: (message, fields) => (fields ? logger.debug(fields, message) : logger.debug(message)),
+    info: (message, fields) => (fields ? logger.info(fields, message) : logger.info(message)),
+    warn: (message, fields) => (fields ? logger.warn(fields, message) : logger.warn(message)),
+    error: (message, fields) => (fields ? logger.error(fields, message) : logger.error(message)),
+    // A new logger rather than pino's child: a child's bindings are appended, so `service` would appear twice.
+    child,
   };
 }
 

@@ -1,3 +1,5 @@
+import { createClient, createCluster } from 'redis';
+import type { RedisTarget } from './config';
 import type { Logger } from './logger';
 
 /**
@@ -64,3 +66,145 @@ export function createOutageLog(logger: Logger, messages: OutageMessages) {
 
 /** Reconnect delays of a background client: exponential from 100 ms, capped at 2 s. */
 export const reconnectDelayMs = (retries: number): number => Math.min(100 * 2 ** retries, 2000);
+
+/**
+ * One Redis connection for every user of Redis (the cache store, the rate-limit store, the stream writers and
+ * readers), to one server or to a Redis Cluster: every user makes the same choice from the same config.
+ *
+ * On a cluster, node-redis follows MOVED and ASK redirections of single commands (and learns the new topology
+ * from a MOVED, as after a failover), but not those of a MULTI or a pipeline, which go to the node of their
+ * first key whatever the others' slots: so users send single commands or one script whose keys share a hash tag.
+ * A cluster client gives up when none of its seed nodes answers at start-up, where a single-server client
+ * keeps retrying; `firstAttempt` below retries it the same way, so both kinds connect in the background.
+ */
+export type RedisConnection = SingleRedisConnection | ClusterRedisConnection;
+type SingleClient = ReturnType<typeof createClient>;
+type ClusterClient = ReturnType<typeof createCluster>;
+
+interface RedisConnectionBase {
+  /** Ready for commands: connected to the server, or the cluster's topology known (a node may still be down). */
+  readonly ready: boolean;
+  /** Not yet destroyed. */
+  readonly open: boolean;
+  /** Settles (never rejects) when the first connection attempt succeeded or failed, or on `destroy()`. */
+  readonly firstAttempt: Promise<void>;
+  /** Closes every socket at once, without waiting for replies, and stops reconnecting. */
+  destroy(): void;
+}
+export interface SingleRedisConnection extends RedisConnectionBase {
+  readonly kind: 'single';
+  readonly client: SingleClient;
+}
+export interface ClusterRedisConnection extends RedisConnectionBase {
+  readonly kind: 'cluster';
+  readonly client: ClusterClient;
+}
+
+export interface RedisConnectionOptions {
+  /** The connection's name on the server (`CLIENT SETNAME`); characters Redis refuses become `_`. */
+  name?: string;
+  connectTimeoutMs: number;
+  /** Delay before reconnect attempt `retries` (also between a cluster's attempts to reach its seed nodes). */
+  reconnectDelayMs: (retries: number) => number;
+  /** node-redis's per-command timeout (a command still waiting to be written). Default none. */
+  commandTimeoutMs?: number;
+  /** Every connection error (a failed attempt, a lost socket, a cluster node's error). */
+  onError: (error: unknown) => void;
+}
+
+/** Connects in the background (see `firstAttempt`); commands fail at once while disconnected (no offline queue). */
+export function createRedisConnection(target: RedisTarget | string, options: RedisConnectionOptions): RedisConnection {
+  const resolved: RedisTarget = typeof target === 'string' ? { kind: 'single', url: target } : target;
+  const nodeOptions = {
+    name: options.name?.replace(/[^\x21-\x7e]/g, '_'),
+    disableOfflineQueue: true,
+    socket: { connectTimeout: options.connectTimeoutMs, reconnectStrategy: options.reconnectDelayMs },
+  };
+  const commandOptions = options.commandTimeoutMs === undefined ? undefined : { timeout: options.commandTimeoutMs };
+  return resolved.kind === 'single'
+    ? connectSingle(createClient({ url: resolved.url, ...nodeOptions, commandOptions }), options)
+    : connectCluster(
+        createCluster({
+          rootNodes: resolved.rootNodes.map((url) => ({ url })),
+          defaults: nodeOptions,
+          commandOptions,
+          // Reads from replicas could miss a write just made, and a stale entity is what the cache must avoid.
+          useReplicas: false,
+        }),
+        options,
+      );
+}
+
+function connectSingle(client: SingleClient, options: RedisConnectionOptions): SingleRedisConnection {
+  client.on('error', options.onError);
+  const firstAttempt = new Promise<void>((resolve) => {
+    const events = ['ready', 'error', 'end'] as const;
+    const done = () => {
+      for (const event of events) client.off(event, done);
+      resolve();
+    };
+    for (const event of events) client.on(event, done);
+  });
+  // node-redis retries by itself (reconnectStrategy); this only reports a failure of the very first attempt.
+  client.connect().catch(options.onError);
+  return {
+    kind: 'single',
+    client,
+    firstAttempt,
+    get ready() {
+      return client.isReady;
+    },
+    get open() {
+      return client.isOpen;
+    },
+    destroy() {
+      if (client.isOpen) client.destroy();
+    },
+  };
+}
+
+function connectCluster(client: ClusterClient, options: RedisConnectionOptions): ClusterRedisConnection {
+  let destroyed = false;
+  let wake: (() => void) | undefined;
+  let firstAttemptDone!: () => void;
+  const firstAttempt = new Promise<void>((resolve) => (firstAttemptDone = resolve));
+  client.on('error', options.onError);
+  client.on('node-error', options.onError);
+  void (async () => {
+    for (let attempt = 0; !destroyed; attempt++) {
+      try {
+        await client.connect();
+        return;
+      } catch (error) {
+        if (!destroyed) options.onError(error);
+      } finally {
+        firstAttemptDone();
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.reconnectDelayMs(attempt));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  })();
+  return {
+    kind: 'cluster',
+    client,
+    firstAttempt,
+    get ready() {
+      return !destroyed && client.isOpen && client.masters.length > 0;
+    },
+    get open() {
+      return !destroyed;
+    },
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      firstAttemptDone();
+      wake?.();
+      client.destroy();
+    },
+  };
+}

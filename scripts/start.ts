@@ -283,8 +283,8 @@ async function main(): Promise<void> {
       [
         '',
         `  GraphQL endpoint   ${gatewayUrl}/graphql`,
-        `  Apollo Sandbox     ${gatewayUrl}/   (development; loads from the internet)`,
-        `  Offline explorer   ${gatewayUrl}/explorer`,
+        `  GraphiQL           ${gatewayUrl}/explorer   (works offline)`,
+        `  Apollo Sandbox     ${gatewayUrl}/   (development; loads from Apollo's CDN)`,
         `  Health, metrics    ${gatewayUrl}/healthz  ${gatewayUrl}/readyz  ${gatewayUrl}/metrics`,
         `  Admin token        npm run -s token -- --sub 1 --admin`,
         `  Reload supergraph  kill -HUP ${process.pid}`,

@@ -3,6 +3,7 @@ export const TARGET_NAMES = [
   'ours-off',
   'ours-default',
   'ours-nolimits',
+  'ours-tracing',
   'apollo-gateway',
   'hive-gateway',
   'subgraph-direct',
@@ -20,6 +21,8 @@ export const TARGET_DESCRIPTIONS: Record<TargetName, string> = {
   'ours-default':
     'our gateway with its defaults (DEDUP_INFLIGHT=true DEDUP_INBOUND=all ENTITY_CACHE=true, document limits, cost limit, rate limits on Redis with a budget the bench never reaches), on Redis (warmed)',
   'ours-nolimits': 'ours-default with DOCUMENT_LIMITS=false COST_LIMIT=false RATE_LIMIT=false: what the edge limits cost',
+  'ours-tracing':
+    "ours-default with OpenTelemetry tracing on, every request sampled (OTEL_TRACES_SAMPLER=always_on), spans exported over OTLP/HTTP to a sink in the bench's process: what tracing costs",
   'apollo-gateway': '@apollo/gateway + @apollo/server startStandaloneServer, default options, caller headers signed per request',
   'hive-gateway': '@graphql-hive/gateway createGatewayRuntime on node:http, default options, caller headers signed per request',
   'subgraph-direct': "one subgraph asked directly for the workload's largest fetch (no gateway)",

@@ -1,7 +1,7 @@
-import { createClient } from 'redis';
 import type { Logger } from '../../lib/logger';
 import type { GatewayMetrics } from '../metrics';
-import { createOutageLog, reconnectDelayMs, withDeadline } from '../../lib/redis';
+import type { RedisTarget } from '../../lib/config';
+import { createOutageLog, createRedisConnection, reconnectDelayMs, withDeadline } from '../../lib/redis';
 
 /**
  * Where the gateway keeps cached entities and persisted queries: Redis, shared by every replica, or an
@@ -124,7 +124,8 @@ export function createMemoryCacheStore(maxEntries: number): CacheStore {
 }
 
 export function createRedisCacheStore(options: {
-  url: string;
+  /** One server (its URL) or a cluster. */
+  redis: RedisTarget | string;
   timeoutMs: number;
   /** Namespaces every key, so several gateways (or tenants, or test runs) can share one Redis. */
   keyPrefix: string;
@@ -132,14 +133,6 @@ export function createRedisCacheStore(options: {
   metrics: GatewayMetrics;
 }): CacheStore {
   const { logger, metrics, keyPrefix } = options;
-  const client = createClient({
-    url: options.url,
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: 2000,
-      reconnectStrategy: reconnectDelayMs,
-    },
-  });
   const outage = createOutageLog(logger, {
     down: 'cache unavailable; serving from subgraphs until it is back',
     back: 'cache available again',
@@ -148,29 +141,47 @@ export function createRedisCacheStore(options: {
     metrics.cacheErrors.inc();
     outage.failed(error);
   };
-  client.on('error', (error: unknown) => failed(error));
-  client.on('ready', () => outage.recovered());
-  // Connect in the background: the gateway starts (and serves) whether or not Redis is up yet.
-  const connecting = client.connect().catch((error: unknown) => failed(error));
+  // Connects in the background: the gateway starts (and serves) whether or not Redis is up yet.
+  const connection = createRedisConnection(options.redis, {
+    connectTimeoutMs: 2000,
+    reconnectDelayMs,
+    onError: failed,
+  });
+  if (connection.kind === 'single') connection.client.on('ready', () => outage.recovered());
+  const inFlight = new Set<Promise<unknown>>();
 
   /** Runs `operation` unless the cache is known down, bounded by the timeout. */
   async function guarded<T>(operation: () => Promise<T>): Promise<T | undefined> {
-    if (!client.isReady) return undefined;
+    if (!connection.ready) return undefined;
+    const running = withDeadline(operation(), options.timeoutMs, `cache did not answer within ${options.timeoutMs} ms`);
+    inFlight.add(running);
     try {
       metrics.cacheRoundTrips.inc();
-      return await withDeadline(operation(), options.timeoutMs, `cache did not answer within ${options.timeoutMs} ms`);
+      const result = await running;
+      // A cluster has no "ready again" event for a node that came back: the first answer says it.
+      if (connection.kind === 'cluster') outage.recovered();
+      return result;
     } catch (error) {
       failed(error);
       return undefined;
+    } finally {
+      inFlight.delete(running);
     }
   }
 
+  /*
+   * One server: each call is one pipeline, one round trip. A cluster: the same commands sent one by one, all at
+   * once (node-redis writes what is queued for a node together), because a pipeline goes to one node and the
+   * entities of one call live in many slots; one round trip per node, in parallel.
+   */
   return {
     kind: 'redis',
     async readFields(lookups) {
       if (lookups.length === 0) return [];
       return guarded(async () => {
-        const pipeline = client.multi();
+        if (connection.kind === 'cluster')
+          return Promise.all(lookups.map(({ key, field }) => connection.client.hGet(keyPrefix + key, field)));
+        const pipeline = connection.client.multi();
         for (const { key, field } of lookups) pipeline.addCommand(['HGET', keyPrefix + key, field]);
         return (await pipeline.execAsPipeline()) as unknown as (string | null)[];
       });
@@ -178,46 +189,66 @@ export function createRedisCacheStore(options: {
     async writeFields(writes) {
       if (writes.length === 0) return;
       await guarded(async () => {
-        const pipeline = client.multi();
+        const commands: [key: string, args: string[]][] = [];
         const longest = new Map<string, number>();
         for (const { key, field, value, ttlSeconds, staleSeconds } of writes) {
-          pipeline.addCommand(['HSET', keyPrefix + key, field, encodeValue(value, ttlSeconds)]);
+          commands.push([keyPrefix + key, ['HSET', keyPrefix + key, field, encodeValue(value, ttlSeconds)]]);
           const keep = ttlSeconds + (staleSeconds ?? 0);
           longest.set(keyPrefix + key, Math.max(longest.get(keyPrefix + key) ?? 0, keep));
         }
         for (const [key, ttl] of longest) {
-          pipeline.addCommand(['EXPIRE', key, String(ttl), 'NX']);
-          pipeline.addCommand(['EXPIRE', key, String(ttl), 'GT']);
+          commands.push([key, ['EXPIRE', key, String(ttl), 'NX']]);
+          commands.push([key, ['EXPIRE', key, String(ttl), 'GT']]);
         }
+        if (connection.kind === 'cluster') {
+          await Promise.all(commands.map(([key, args]) => connection.client.sendCommand(key, false, args)));
+          return;
+        }
+        const pipeline = connection.client.multi();
+        for (const [, args] of commands) pipeline.addCommand(args);
         await pipeline.execAsPipeline();
       });
     },
     async deleteKeys(keys) {
       if (keys.length === 0) return;
-      await guarded(() => client.del(keys.map((key) => keyPrefix + key)));
+      const prefixed = keys.map((key) => keyPrefix + key);
+      await guarded(async () => {
+        // One DEL of keys in several slots is refused on a cluster (CROSSSLOT): one DEL per key there.
+        if (connection.kind === 'cluster') await Promise.all(prefixed.map((key) => connection.client.del(key)));
+        else await connection.client.del(prefixed);
+      });
     },
     async get(key) {
-      const value = await guarded(() => client.get(keyPrefix + key));
+      const value = await guarded(() => connection.client.get(keyPrefix + key));
       return value ?? undefined;
     },
     async set(key, value, ttlSeconds) {
       await guarded(() =>
-        ttlSeconds ? client.set(keyPrefix + key, value, { EX: ttlSeconds }) : client.set(keyPrefix + key, value),
+        ttlSeconds
+          ? connection.client.set(keyPrefix + key, value, { EX: ttlSeconds })
+          : connection.client.set(keyPrefix + key, value),
       );
     },
     async close() {
       // Bounded (one second in all) whatever Redis does. A first connection still being opened may finish, so
       // that it is closed rather than left behind; once an attempt has failed there is no point waiting, and with
-      // Redis unreachable node-redis retries for ever and `connecting` never settles. A connected client gets to
-      // finish the writes it sent: Redis answers in order, so a PING's reply means every earlier command was
-      // answered. Not `close()` or `quit()`: they mark the client closed first, and against a server that stopped
-      // answering they wait for ever, after which `destroy()` refuses to run.
+      // Redis unreachable node-redis retries for ever. A connected client gets to finish the writes it sent: on
+      // one server Redis answers in order, so a PING's reply means every earlier command was answered; a cluster
+      // has one connection per node, so there the calls in flight are awaited instead (each within its
+      // deadline). Not `close()` or `quit()`: they mark the client closed first, and against a server that
+      // stopped answering they wait for ever, after which `destroy()` refuses to run.
       let timer: NodeJS.Timeout | undefined;
       const budget = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)));
-      if (!client.isReady && !outage.down) await Promise.race([connecting, budget]);
-      if (client.isReady) await Promise.race([client.ping().catch(() => undefined), budget]);
+      if (!connection.ready && !outage.down) await Promise.race([connection.firstAttempt, budget]);
+      if (connection.ready) {
+        const finished =
+          connection.kind === 'single'
+            ? connection.client.ping().catch(() => undefined)
+            : Promise.allSettled([...inFlight]);
+        await Promise.race([finished, budget]);
+      }
       clearTimeout(timer);
-      if (client.isOpen) client.destroy();
+      connection.destroy();
     },
   };
 }

@@ -117,7 +117,7 @@ export function createEdge(
       const model = dependencies.costModel();
       if (!model || !request.document || !request.operation) return undefined;
       request.cost = costOf(model, request);
-      metrics.operationCost.observe(request.cost, { operation: request.operation.operation });
+      metrics.operationCost.observe({ operation: request.operation.operation }, request.cost);
       if (!cost.enabled || request.cost <= cost.maxCost) return undefined;
       return reject(
         400,

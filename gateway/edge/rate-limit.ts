@@ -3,9 +3,9 @@ import type http from 'node:http';
 import net from 'node:net';
 import { Kind, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
-import { createClient } from 'redis';
 import { messageOf } from '../../lib/errors';
-import { createOutageLog, reconnectDelayMs, withDeadline } from '../../lib/redis';
+import type { RedisTarget } from '../../lib/config';
+import { createOutageLog, createRedisConnection, reconnectDelayMs, withDeadline } from '../../lib/redis';
 import type { Caller } from '../../lib/identity';
 import type { Logger } from '../../lib/logger';
 
@@ -226,7 +226,8 @@ return reply
 const GCRA_SHA1 = crypto.createHash('sha1').update(GCRA_SCRIPT).digest('hex');
 
 export interface RedisRateLimitStoreOptions {
-  url: string;
+  /** One server (its URL) or a cluster. */
+  redis: RedisTarget | string;
   /** Bound on one decision; past it the request is allowed. */
   timeoutMs: number;
   /** Namespaces every key, so several gateways (or test runs) can share one Redis. */
@@ -250,14 +251,6 @@ export const rateLimitKey = (keyPrefix: string, client: string, policy: string):
  */
 export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): RateLimitStore {
   const { logger, keyPrefix, timeoutMs } = options;
-  const client = createClient({
-    url: options.url,
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: 2000,
-      reconnectStrategy: reconnectDelayMs,
-    },
-  });
   const outage = createOutageLog(logger, {
     down: 'rate limit store unavailable; allowing requests without limits until it is back',
     back: 'rate limit store available again',
@@ -266,11 +259,17 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
   const failed = (error: unknown) => {
     if (!closed) outage.failed(error);
   };
-  client.on('error', (error: unknown) => failed(error));
-  client.on('ready', () => outage.recovered());
-  // Connect in the background: the gateway serves (unlimited) whether or not Redis is up yet.
-  const connecting = client.connect().catch((error: unknown) => failed(error));
+  // Connects in the background: the gateway serves (unlimited) whether or not Redis is up yet.
+  const connection = createRedisConnection(options.redis, {
+    connectTimeoutMs: 2000,
+    reconnectDelayMs,
+    onError: failed,
+  });
+  if (connection.kind === 'single') connection.client.on('ready', () => outage.recovered());
+  const { client } = connection;
 
+  // On a cluster the script runs on the node that owns the client's slot (its keys share the client's hash
+  // tag); each node keeps its own script cache, and a replica promoted by a failover starts with an empty one.
   const evaluate = async (keys: string[], args: string[]): Promise<unknown> => {
     try {
       return await client.evalSha(GCRA_SHA1, { keys, arguments: args });
@@ -285,7 +284,7 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
     kind: 'redis',
     async consume(clientKey, charges) {
       if (charges.length === 0) return [];
-      if (!client.isReady) {
+      if (!connection.ready) {
         failed(new Error('not connected'));
         return undefined;
       }
@@ -299,6 +298,8 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
           timeoutMs,
           `rate limit store did not answer within ${timeoutMs} ms`,
         )) as number[];
+        // A cluster has no "ready again" event for a node that came back: the first answer says it.
+        if (connection.kind === 'cluster') outage.recovered();
         return charges.map(({ policy }, index) => {
           const at = 1 + index * 4;
           return {
@@ -317,24 +318,24 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
     async close() {
       // Destroy first: while Redis is unreachable the background connect retries for ever and never settles.
       closed = true;
-      client.destroy();
-      await connecting;
+      connection.destroy();
+      await connection.firstAttempt;
     },
   };
 }
 
-/** Redis when a URL is configured, else this process: the one switch between the two backends. */
+/** Redis when one is configured (a server or a cluster), else this process: the one switch between the two backends. */
 export function createRateLimitStore(options: {
-  redisUrl: string | undefined;
+  redis: RedisTarget | string | undefined;
   timeoutMs: number;
   keyPrefix: string;
   logger: Logger;
   /** In-process store only: keys kept. Default 100,000. */
   maxEntries?: number;
 }): RateLimitStore {
-  return options.redisUrl
+  return options.redis
     ? createRedisRateLimitStore({
-        url: options.redisUrl,
+        redis: options.redis,
         timeoutMs: options.timeoutMs,
         keyPrefix: options.keyPrefix,
         logger: options.logger,
@@ -485,6 +486,49 @@ export interface RateLimitOptions {
   operations?: Record<string, number>;
   /** Proxies whose `X-Forwarded-For` is believed (IP addresses). Default none: the socket's peer is the client. */
   trustedProxies?: string[];
+  /** For tests: this replica's clock (ms), which times leases. Default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * Leases, for hot clients on a shared (Redis) store. A decision in Redis costs this replica a round trip and
+ * several µs of CPU, as much as the rest of a cached request; a client sending hundreds of requests a second
+ * pays it hundreds of times a second. So a replica may take a client's units from Redis a few at a time, in one
+ * charge (all or nothing, as any charge), and spend them locally without asking again.
+ *
+ * The guarantees: a replica never allows a request it did not pay for in Redis, so the limit holds across
+ * replicas exactly as without leases; the price is that units leased but not spent are lost to the client (it
+ * is refused early, never allowed late), at most one lease per replica, and a lease dies unspent after
+ * `LEASE_TTL_MS`. To keep that loss small, a lease is sized by the client's own pace: it starts at 1 unit
+ * (which is exactly the unleased behaviour), doubles while each lease is spent within `LEASE_WINDOW_MS`,
+ * halves when it is not, and never exceeds 1/32 of the policy's burst (nor `MAX_LEASE`). So a lease holds at
+ * most about 100 ms of the client's own traffic, and a policy with a burst under 63 (the default is 60) is
+ * never leased: every one of its decisions is made in Redis. Near the limit a lease is refused whole; the
+ * request is then charged 1 unit exactly, and the lease shrinks back to 1. Mutations (two policies at once)
+ * are never leased.
+ */
+const LEASE_WINDOW_MS = 50;
+const LEASE_TTL_MS = 1_000;
+const MAX_LEASE = 1_000;
+const leaseLimit = (policy: RatePolicy): number => Math.min(MAX_LEASE, Math.floor((policy.burst + 1) / 32));
+
+interface Lease {
+  /** Units paid for in Redis and not yet spent. */
+  units: number;
+  /** Units taken by the last charge. */
+  size: number;
+  leasedAt: number;
+  /** What Redis said was left after the last charge, and when the bucket would be full again (this clock). */
+  remaining: number;
+  resetAt: number;
+  /** A charge for this key in flight: concurrent requests wait for it rather than each leasing. */
+  pending: Promise<void> | undefined;
+  /**
+   * Redis refused this client a unit until then (this clock): until then it is refused here, without asking.
+   * Exact, since other replicas can only push that moment later; a flood of 2,000 requests from one client
+   * then costs Redis one decision per emission interval instead of 2,000.
+   */
+  refusedUntil: number;
 }
 
 export interface RateLimitRequest {
@@ -566,20 +610,136 @@ export function createRateLimit(options: RateLimitOptions & { store: RateLimitSt
     if (normalizeAddress(proxy) === undefined)
       throw new Error(`RateLimitOptions.trustedProxies: expected IP addresses, got '${proxy}'`);
 
+  const now = options.now ?? Date.now;
+  const leases = new LRUCache<string, Lease>({ max: 10_000 });
+  const newLease = (at: number): Lease => ({
+    units: 0,
+    size: 0,
+    leasedAt: -Infinity,
+    remaining: 0,
+    resetAt: at,
+    pending: undefined,
+    refusedUntil: -Infinity,
+  });
+  /** 429 for `waitMs` more: the request would be allowed then. */
+  const tooMany = (
+    client: string,
+    policies: string[],
+    waitMs: number,
+    headers: Record<string, string>,
+  ): RateLimitDecision => {
+    const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
+    return {
+      allowed: false,
+      client,
+      status: 429,
+      retryAfterSeconds,
+      headers: { ...headers, 'Retry-After': String(retryAfterSeconds) },
+      policies,
+      error: {
+        message: `Too many requests (${policies.join(', ')} rate limit); retry in ${retryAfterSeconds} s`,
+        extensions: { code: 'RATE_LIMITED', policies, retryAfterSeconds },
+      },
+    };
+  };
+  const policyHeader = (policy: RatePolicy) => `"${policy.name}";q=${Math.floor(policy.perMinute)};w=60`;
+  const leasedHeaders = (policy: RatePolicy, lease: Lease, at: number): Record<string, string> => ({
+    'RateLimit-Policy': policyHeader(policy),
+    RateLimit: `"${policy.name}";r=${lease.remaining + lease.units};t=${Math.max(0, Math.ceil((lease.resetAt - at) / 1000))}`,
+  });
+  const spend = (lease: Lease | undefined, at: number): boolean => {
+    if (!lease || lease.units <= 0) return false;
+    if (at - lease.leasedAt >= LEASE_TTL_MS) {
+      lease.units = 0;
+      return false;
+    }
+    lease.units--;
+    return true;
+  };
+
+  /**
+   * One request under a leasable policy: a unit of this replica's lease if it has one, else a new lease from
+   * the store (the request takes its first unit). `undefined`: decide without a lease (the store refused the
+   * lease, so the request is charged 1 unit exactly), or `storeUnavailable`.
+   */
+  const leased = async (
+    key: string,
+    client: string,
+    policy: RatePolicy,
+    cap: number,
+  ): Promise<RateLimitDecision | undefined> => {
+    let lease = leases.get(key);
+    if (spend(lease, now()))
+      return { allowed: true, client, headers: leasedHeaders(policy, lease!, now()), storeUnavailable: false };
+    if (lease?.pending) {
+      await lease.pending;
+      if (spend(lease, now()))
+        return { allowed: true, client, headers: leasedHeaders(policy, lease, now()), storeUnavailable: false };
+    }
+    const at = now();
+    if (!lease) leases.set(key, (lease = newLease(at)));
+    const size =
+      lease.size === 0
+        ? 1
+        : at - lease.leasedAt < LEASE_WINDOW_MS
+          ? Math.min(cap, lease.size * 2)
+          : Math.max(1, lease.size >> 1);
+    if (size === 1 && lease.size <= 1 && at - lease.leasedAt >= LEASE_WINDOW_MS) {
+      // A client at an ordinary pace: no lease, the decision is Redis's as without leases (but still timed).
+      lease.size = 1;
+      lease.leasedAt = at;
+      return undefined;
+    }
+    let settle!: () => void;
+    const pending = new Promise<void>((resolve) => (settle = resolve));
+    lease.pending = pending;
+    try {
+      const states = await store.consume(client, [{ policy, cost: size }]);
+      if (!states) return { allowed: true, client, headers: {}, storeUnavailable: true };
+      const state = states[0]!;
+      if (!state.allowed) {
+        lease.size = 1;
+        return undefined;
+      }
+      lease.units = (at - lease.leasedAt < LEASE_TTL_MS ? lease.units : 0) + size - 1;
+      lease.size = size;
+      lease.leasedAt = at;
+      lease.remaining = state.remaining;
+      lease.resetAt = at + state.resetAfterMs;
+      return { allowed: true, client, headers: leasedHeaders(policy, lease, at), storeUnavailable: false };
+    } finally {
+      if (lease.pending === pending) lease.pending = undefined;
+      settle();
+    }
+  };
+
   return {
     async check({ req, caller, operationName, mutationFields = 0 }) {
       const client = clientKey(req, caller, trustedProxies);
       if (!enabled) return { allowed: true, client, headers: {}, storeUnavailable: false };
-      const charges: RateCharge[] = [
-        { policy: (operationName && operationPolicies.get(operationName)) || requestPolicy, cost: 1 },
-      ];
+      const policy = (operationName && operationPolicies.get(operationName)) || requestPolicy;
+      // One policy on the shared store: this replica may answer from what Redis told it (leases, refusals).
+      const key = mutationFields === 0 && store.kind === 'redis' ? `${policy.name}\u0000${client}` : undefined;
+      if (key !== undefined) {
+        const local = leases.get(key);
+        const at = now();
+        if (local && at < local.refusedUntil)
+          return tooMany(client, [policy.name], local.refusedUntil - at, {
+            'RateLimit-Policy': policyHeader(policy),
+            RateLimit: `"${policy.name}";r=0;t=${Math.max(0, Math.ceil((local.resetAt - at) / 1000))}`,
+          });
+        const cap = leaseLimit(policy);
+        if (cap > 1) {
+          const decision = await leased(key, client, policy, cap);
+          if (decision) return decision;
+        }
+      }
+      const charges: RateCharge[] = [{ policy, cost: 1 }];
       if (mutationFields > 0) charges.push({ policy: mutationPolicy, cost: Math.ceil(mutationFields) });
       const states = await store.consume(client, charges);
       if (!states) return { allowed: true, client, headers: {}, storeUnavailable: true };
       const headers: Record<string, string> = {
-        'RateLimit-Policy': states
-          .map(({ policy }) => `"${policy.name}";q=${Math.floor(policy.perMinute)};w=60`)
-          .join(', '),
+        'RateLimit-Policy': states.map(({ policy }) => policyHeader(policy)).join(', '),
         RateLimit: states
           .map(
             ({ policy, remaining, resetAfterMs }) =>
@@ -607,19 +767,14 @@ export function createRateLimit(options: RateLimitOptions & { store: RateLimitSt
           },
         };
       }
-      const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
-      return {
-        allowed: false,
-        client,
-        status: 429,
-        retryAfterSeconds,
-        headers: { ...headers, 'Retry-After': String(retryAfterSeconds) },
-        policies,
-        error: {
-          message: `Too many requests (${policies.join(', ')} rate limit); retry in ${retryAfterSeconds} s`,
-          extensions: { code: 'RATE_LIMITED', policies, retryAfterSeconds },
-        },
-      };
+      if (key !== undefined) {
+        const at = now();
+        let local = leases.get(key);
+        if (!local) leases.set(key, (local = newLease(at)));
+        local.refusedUntil = at + waitMs;
+        local.resetAt = at + states[0]!.resetAfterMs;
+      }
+      return tooMany(client, policies, waitMs, headers);
     },
   };
 }

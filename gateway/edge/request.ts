@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { DocumentNode, OperationDefinitionNode } from 'graphql';
 import type { ErrorCode } from '../../lib/errors';
-import { sendJson } from '../../lib/http';
+import { sendJson, type GraphQLHttpResult } from '../../lib/http';
 import type { Caller } from '../../lib/identity';
 
 /**
@@ -92,10 +92,18 @@ export function graphQLParams(req: http.IncomingMessage, body: unknown): GraphQL
 }
 
 export function sendRejection(res: http.ServerResponse, rejection: EdgeRejection): void {
-  sendJson(
-    res,
-    rejection.status,
-    { errors: [{ message: rejection.message, extensions: { code: rejection.code, ...rejection.extensions } }] },
-    rejection.headers,
-  );
+  sendJson(res, rejection.status, rejectionBody(rejection), rejection.headers);
+}
+
+const rejectionBody = (rejection: EdgeRejection) => ({
+  errors: [{ message: rejection.message, extensions: { code: rejection.code, ...rejection.extensions } }],
+});
+
+/** A rejection as a whole response, like Apollo Server's, for answers that are put together (a batch). */
+export function rejectionResult(rejection: EdgeRejection): GraphQLHttpResult {
+  return {
+    status: rejection.status,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...rejection.headers },
+    body: JSON.stringify(rejectionBody(rejection)),
+  };
 }

@@ -131,3 +131,16 @@ export function createTrustedDocuments(options: TrustedDocumentsOptions, events:
     },
   };
 }
+
+/** The operation names of the manifest (none when trusted documents are off): metrics label them as themselves. */
+export function manifestOperationNames(options: TrustedDocumentsOptions): string[] {
+  if (options.mode === 'off') return [];
+  try {
+    const manifest = JSON.parse(fs.readFileSync(options.manifestPath, 'utf8')) as Partial<TrustedDocumentsManifest>;
+    return (manifest.operations ?? []).flatMap((operation) =>
+      typeof operation?.name === 'string' ? [operation.name] : [],
+    );
+  } catch {
+    return []; // readManifest reports an unreadable manifest when the edge is built
+  }
+}

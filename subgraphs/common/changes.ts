@@ -85,9 +85,9 @@ export function entityChangesPlugin<TContext extends { changes: RequestChanges }
   };
 }
 
-/** The one switch: the Redis streams when REDIS_URL is set, otherwise an in-process bus. */
+/** The one switch: the Redis streams when Redis is configured (a server or a cluster), otherwise an in-process bus. */
 export function createEventBroker(config: Readonly<Config>, logger: Logger): EventBroker {
-  const { url, changeStream, commandTimeoutMs } = config.redis;
-  if (!url) return createLocalEventBroker(logger);
-  return createRedisEventBroker({ url, streamKey: changeStream, commandTimeoutMs, logger });
+  const { target, changeStream, commandTimeoutMs } = config.redis;
+  if (!target) return createLocalEventBroker(logger);
+  return createRedisEventBroker({ redis: target, streamKey: changeStream, commandTimeoutMs, logger });
 }

@@ -9,6 +9,7 @@ import {
   PostgresDialect,
   SqliteDialect,
   sql,
+  type LogEvent,
   type Migration,
   type MigrationProvider,
   type SqliteDatabase,
@@ -16,6 +17,7 @@ import {
 import { Pool } from 'pg';
 import { redact, type DatabaseConfig } from '../../lib/config';
 import { messageOf } from '../../lib/errors';
+import { traceStatement } from '../../lib/tracing';
 
 /**
  * One data-access path on two engines: the embedded default (SQLite in a file under DATA_DIR, WAL mode) and
@@ -52,8 +54,10 @@ export async function openDatabase<Schema>(
   migrations: MigrationSet,
 ): Promise<Database<Schema>> {
   let statements = 0;
-  const log = (event: { level: string }) => {
+  const system = config.kind === 'postgres' ? 'postgresql' : 'sqlite';
+  const log = (event: LogEvent) => {
     if ((event.level === 'query' || event.level === 'error') && !backgroundWork.getStore()) statements++;
+    traceStatement(event, system);
   };
   let db: Kysely<Schema>;
   let dialect: Dialect;

@@ -22,6 +22,9 @@ import {
 } from '../../lib/http';
 import { verifyCaller, type Caller } from '../../lib/identity';
 import { createSubgraphProtection } from './protection';
+import { startSubgraphAccess } from './access-log';
+import { createSubgraphMetrics } from './metrics';
+import { METRICS_CONTENT_TYPE } from '../../lib/metrics';
 import type { EventBroker } from '../../lib/events';
 import { createLogger, type Logger } from '../../lib/logger';
 import { closeBy, createGracefulShutdown } from '../../lib/shutdown';
@@ -29,6 +32,14 @@ import { createEventBroker, entityChangesPlugin, RequestChanges } from './change
 import { openDatabase, type Database, type MigrationSet } from './database';
 import { createOutboxRelay, type OutboxRelay, type OutboxSchema } from './outbox';
 import { schemaDir } from '../../lib/paths';
+import {
+  annotateActiveSpan,
+  startTracing,
+  stopTracingBy,
+  TraceAttributes,
+  tracedRoute,
+  tracingActive,
+} from '../../lib/tracing';
 
 /** What every subgraph context carries: the request's change collector, read once the resolvers finished. */
 export interface SubgraphContextBase {
@@ -103,27 +114,37 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
   await apollo.start();
   const bodyLimit = options.bodyLimitBytes ?? 1_048_576;
 
-  const metrics = { requests: 0, representations: 0, callersGone: 0 };
+  const metrics = createSubgraphMetrics(options.name, { statementCount: options.statementCount, outbox: options.outbox });
   const protection = createSubgraphProtection(sdl);
   const signatureMaxAgeMs = options.signatureMaxAgeMs ?? 60_000;
   // Every GraphQL request must be signed, anonymous ones included: the signature covers the exact body, so it is
   // checked on the raw bytes before anything parses them. Health, readiness and metrics stay open.
   const graphql = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const access = startSubgraphAccess(options.logger, metrics, req, res);
     const raw = req.method === 'POST' ? await readBody(req, bodyLimit) : EMPTY_BODY;
-    metrics.requests++;
+    metrics.requests.inc();
     const verified = verifyCaller(options.serviceSecret, req.headers, raw, Date.now(), signatureMaxAgeMs);
     if (!verified.ok) throw new HttpError(401, 'UNAUTHENTICATED', verified.message);
+    access.caller = verified.caller;
     // A GET carries its operation in the URL, which the signature does not cover.
     if (req.method !== 'POST') throw new HttpError(400, 'BAD_REQUEST', 'Subgraphs take GraphQL requests by POST only');
     const body = parseJsonBody(req, raw);
+    access.body = body;
     // Its own limits, before anything is parsed further or run: other services reach subgraphs directly.
     protection.check(body);
-    metrics.representations += countRepresentations(body);
+    metrics.representations.inc(countRepresentations(body));
+    if (tracingActive()) {
+      const operationName = (body as { operationName?: unknown } | null | undefined)?.operationName;
+      annotateActiveSpan({
+        [TraceAttributes.operationName]: typeof operationName === 'string' ? operationName : undefined,
+        'subgraph.representations': countRepresentations(body),
+      });
+    }
     // The caller gone (the gateway's timeout closed the connection): reads stop at the next batch.
     const callerGone = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) {
-        metrics.callersGone++;
+        metrics.callersGone.inc();
         callerGone.abort();
       }
     });
@@ -134,33 +155,12 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
 
   const listener = createRouter(
     {
-      '/graphql': graphql,
+      '/graphql': tracedRoute(graphql, { [TraceAttributes.subgraph]: options.name }),
       '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok', service: options.name }),
-      '/metrics': (_req, res) => {
-        const label = `{subgraph="${options.name}"}`;
-        const changes = options.outbox.stats();
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-        res.end(
-          [
-            '# HELP subgraph_http_requests_total GraphQL HTTP requests received.',
-            '# TYPE subgraph_http_requests_total counter',
-            `subgraph_http_requests_total${label} ${metrics.requests}`,
-            '# HELP subgraph_callers_gone_total Requests whose caller closed the connection before the answer (work stopped).',
-            '# TYPE subgraph_callers_gone_total counter',
-            `subgraph_callers_gone_total${label} ${metrics.callersGone}`,
-            '# HELP subgraph_entity_representations_total Entity representations received in _entities calls.',
-            '# TYPE subgraph_entity_representations_total counter',
-            `subgraph_entity_representations_total${label} ${metrics.representations}`,
-            "# HELP subgraph_sql_statements_total SQL statements run against this service's database.",
-            '# TYPE subgraph_sql_statements_total counter',
-            `subgraph_sql_statements_total${label} ${options.statementCount()}`,
-            '# HELP subgraph_entity_change_batches_total Outbox events (entity change batches, order events) handed to the broker, by outcome.',
-            '# TYPE subgraph_entity_change_batches_total counter',
-            `subgraph_entity_change_batches_total{subgraph="${options.name}",result="published"} ${changes.published}`,
-            `subgraph_entity_change_batches_total{subgraph="${options.name}",result="failed"} ${changes.failed}`,
-            '',
-          ].join('\n'),
-        );
+      '/metrics': async (_req, res) => {
+        const body = await metrics.render();
+        res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
+        res.end(body);
       },
       '/readyz': async (_req, res) => {
         // Bounded: a database that stopped answering must read as not ready, not as a probe that never returns.
@@ -328,7 +328,9 @@ export function runSubgraph<Schema, TContext extends SubgraphContextBase>(
     process.exit(78);
   }
   const logger = createLogger(definition.name, config.log);
-  startSubgraph(definition, config, logger).then(
+  // Tracing first, so that the service's first request is traced.
+  const starting = startTracing(config.tracing, definition.name).then(() => startSubgraph(definition, config, logger));
+  starting.then(
     (running) => {
       createGracefulShutdown({
         logger,
@@ -342,7 +344,7 @@ export function runSubgraph<Schema, TContext extends SubgraphContextBase>(
             () => running.close(),
             deadline,
             logger,
-          ),
+          ).then(() => stopTracingBy(deadline, logger)),
       }).handleSignals();
     },
     (error: unknown) => {

@@ -1,6 +1,7 @@
 import { CHANGES_EXTENSION, isEntityChange, type EntityChange } from '../../lib/events';
 import { callerHeaders, type Caller } from '../../lib/identity';
 import { messageOf } from '../../lib/errors';
+import { injectActiveTraceContext } from '../../lib/tracing';
 
 /**
  * The orders service's direct line to inventory, for the internal (`@inaccessible`) reservation mutations.
@@ -38,12 +39,15 @@ export function createInventoryClient(options: { url: string; serviceSecret: str
   const self: Caller = { kind: 'service', service: 'orders' };
   async function call(query: string, variables: Record<string, unknown>, field: string): Promise<InventoryResult<ReservedLine[]>> {
     const request = JSON.stringify({ query, variables });
+    // Signed per request: the signature covers this body and expires (SIGNATURE_MAX_AGE_MS).
+    const headers = { 'content-type': 'application/json', ...callerHeaders(options.serviceSecret, self, request) };
+    // The reservation continues the order's trace in inventory (when tracing is on).
+    injectActiveTraceContext(headers);
     let response: Response;
     try {
       response = await fetch(options.url, {
         method: 'POST',
-        // Signed per request: the signature covers this body and expires (SIGNATURE_MAX_AGE_MS).
-        headers: { 'content-type': 'application/json', ...callerHeaders(options.serviceSecret, self, request) },
+        headers,
         body: request,
         signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_INVENTORY_TIMEOUT_MS),
       });

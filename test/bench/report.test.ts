@@ -43,6 +43,7 @@ const RPS: Record<TargetName, number[]> = {
   'ours-off': [70, 35, 72],
   'ours-default': [800, 400, 820],
   'ours-nolimits': [810, 405, 830],
+  'ours-tracing': [700, 350, 720],
   'apollo-gateway': [20, 10, 20],
   'hive-gateway': [30, 15, 31],
   'subgraph-direct': [300, 150, 310],

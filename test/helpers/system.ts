@@ -3,17 +3,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
 import { createClient } from 'redis';
-import { loadConfig, type Config } from '../../lib/config';
+import { loadConfig, type Config, type RedisTarget } from '../../lib/config';
 import { orderEventsStream } from '../../lib/events';
 import { listen, type ListeningServer } from '../../lib/http';
 import { signHs256 } from '../../lib/jwt';
-import { silentLogger } from '../../lib/logger';
+import { silentLogger, type Logger } from '../../lib/logger';
 import { createGatewayServer, type GatewayServer } from '../../gateway/server';
 import { startSubgraph, type RunningSubgraph, type SubgraphContextBase, type SubgraphDefinition } from '../../subgraphs/common/server';
 import { inventorySubgraph } from '../../subgraphs/inventory/server';
 import { ordersSubgraph } from '../../subgraphs/orders/server';
 import { usersSubgraph } from '../../subgraphs/users/server';
 import { messageOf } from '../../lib/errors';
+import { deleteKeys } from './redis-cluster';
+import { classifyPostgresError, postgresAdvice } from './postgres-diagnosis';
 
 export type Backend = 'sqlite' | 'postgres';
 
@@ -23,15 +25,16 @@ export const TEST_SERVICE_SECRET = 'test-service-secret-0123456789abcdefghij';
 /** The PostgreSQL the tests use: TEST_DATABASE_URL, or the machine's local server. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-export async function requirePostgres(): Promise<void> {
-  const pool = new Pool({ connectionString: TEST_DATABASE_URL, max: 1, connectionTimeoutMillis: 3000 });
+export async function requirePostgres(databaseUrl = TEST_DATABASE_URL): Promise<void> {
+  const pool = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 3000 });
   try {
     await pool.query('select 1');
   } catch (error) {
+    // An AggregateError (both addresses of localhost refused) has an empty message; its code says it.
+    const reason = messageOf(error) || String((error as { code?: unknown }).code ?? error);
     throw new Error(
-      `These tests need PostgreSQL at ${TEST_DATABASE_URL} (${messageOf(error)}). ` +
-        "Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start " +
-        '(or set TEST_DATABASE_URL to a reachable server).',
+      `These tests need PostgreSQL at ${databaseUrl} (${reason}). ` +
+        postgresAdvice(classifyPostgresError(error), databaseUrl),
     );
   } finally {
     await pool.end();
@@ -158,7 +161,12 @@ export const adminToken = () => token('1', { admin: true });
  * Starts the three subgraphs and the gateway in this process, over real HTTP on ephemeral ports, on the
  * embedded database (a fresh temp dir) or on PostgreSQL (fresh schemas, dropped on close).
  */
-export async function startSystem(backend: Backend, extraEnv: Record<string, string> = {}): Promise<TestSystem> {
+export async function startSystem(
+  backend: Backend,
+  extraEnv: Record<string, string> = {},
+  /** Each service logs to its child (named after it); tests that read log lines pass their own. */
+  logger: Logger = silentLogger,
+): Promise<TestSystem> {
   const run = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   // Systems running side by side share the machine's Redis: each gets its own keys and change stream.
   const env: Record<string, string> = { REDIS_KEY_PREFIX: `test-${run}:`, CHANGE_STREAM: `test-changes-${run}`, ...extraEnv };
@@ -177,7 +185,7 @@ export async function startSystem(backend: Backend, extraEnv: Record<string, str
   }
   const running: RunningSubgraph<unknown>[] = [];
   const start = async <S, C extends SubgraphContextBase>(definition: SubgraphDefinition<S, C>, more: Record<string, string> = {}) => {
-    const subgraph = await startSubgraph(definition, testConfig({ ...env, ...more }), silentLogger);
+    const subgraph = await startSubgraph(definition, testConfig({ ...env, ...more }), logger.child(definition.name));
     running.push(subgraph as RunningSubgraph<unknown>);
     return subgraph as RunningSubgraph<unknown>;
   };
@@ -192,7 +200,7 @@ export async function startSystem(backend: Backend, extraEnv: Record<string, str
     };
     const gateways: TestGateway[] = [];
     const startGateway = async (more: Record<string, string> = {}): Promise<TestGateway> => {
-      const gateway = await createGatewayServer(testConfig({ ...env, ...subgraphEnv, ...more }), silentLogger);
+      const gateway = await createGatewayServer(testConfig({ ...env, ...subgraphEnv, ...more }), logger.child('gateway'));
       const listening: ListeningServer = await listen(gateway.listener, 0, '127.0.0.1');
       const started: TestGateway = {
         url: `${listening.url}/graphql`,
@@ -229,7 +237,8 @@ export async function startSystem(backend: Backend, extraEnv: Record<string, str
         await Promise.all([...gateways].map((gateway) => gateway.close()));
         await Promise.all(running.filter((subgraph) => !stopped.has(subgraph)).map((subgraph) => subgraph.close()));
         await cleanup();
-        if (env.REDIS_URL) await deleteRedisNamespace(env.REDIS_URL, env.REDIS_KEY_PREFIX!, env.CHANGE_STREAM!);
+        const redis = testConfig(env).redis;
+        if (redis.target) await deleteRedisNamespace(redis.target, redis.keyPrefix, redis.changeStream);
       },
     };
   } catch (error) {
@@ -239,18 +248,14 @@ export async function startSystem(backend: Backend, extraEnv: Record<string, str
   }
 }
 
-/** Removes a test system's cache keys, change stream and order event stream from the shared Redis. */
-export async function deleteRedisNamespace(url: string, keyPrefix: string, stream: string): Promise<void> {
-  const client = createClient({ url, socket: { connectTimeout: 3000, reconnectStrategy: false } });
-  client.on('error', () => undefined);
+/**
+ * Removes a test system's cache keys, change stream and order event stream from the shared Redis (on a
+ * cluster, from every master). `stream` is the key as configured (`config.redis.changeStream`).
+ */
+export async function deleteRedisNamespace(redis: RedisTarget | string, keyPrefix: string, stream: string): Promise<void> {
   try {
-    await client.connect();
-    const keys: string[] = [stream, orderEventsStream(stream)];
-    for await (const batch of client.scanIterator({ MATCH: `${keyPrefix}*`, COUNT: 500 })) keys.push(...batch);
-    await client.del(keys);
+    await deleteKeys(redis, keyPrefix, [stream, orderEventsStream(stream)]);
   } catch {
     // Best effort: a missing Redis was already reported by the test that needed it.
-  } finally {
-    if (client.isOpen) client.destroy();
   }
 }

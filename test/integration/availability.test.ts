@@ -49,6 +49,6 @@ describe('when a subgraph is down', () => {
     const text = await (await fetch(`${base()}/metrics`)).text();
     expect(text).toMatch(/gateway_subgraph_requests_total\{subgraph="users"\} [1-9]/);
     expect(text).toMatch(/gateway_subgraph_errors_total\{subgraph="inventory"\} [1-9]/);
-    expect(text).toMatch(/gateway_request_duration_seconds_count [1-9]/);
+    expect(text).toMatch(/gateway_request_duration_seconds_count\{[^}]*status="200"[^}]*\} [1-9]/);
   });
 });

@@ -94,9 +94,9 @@ describe('the Redis change bus', () => {
     return value;
   };
   const publisherFor = (streamKey: string, logger: Logger = silentLogger) =>
-    track(createRedisChangePublisher({ url: TEST_REDIS_URL, streamKey, logger }));
+    track(createRedisChangePublisher({ redis: TEST_REDIS_URL, streamKey, logger }));
   const subscriberFor = (streamKey: string, logger: Logger = silentLogger, url = TEST_REDIS_URL) =>
-    track(createRedisChangeSubscriber({ url, streamKey, logger }));
+    track(createRedisChangeSubscriber({ redis: url, streamKey, logger }));
 
   beforeAll(async () => {
     await requireRedis();
@@ -129,7 +129,7 @@ describe('the Redis change bus', () => {
 
   it('keeps the stream trimmed to about its maximum length', async () => {
     const stream = newStream();
-    const publisher = track(createRedisChangePublisher({ url: TEST_REDIS_URL, streamKey: stream, logger: silentLogger, maxLength: 10 }));
+    const publisher = track(createRedisChangePublisher({ redis: TEST_REDIS_URL, streamKey: stream, logger: silentLogger, maxLength: 10 }));
     for (let index = 0; index < 400; index++) await publisher.publish([product(`T-${index}`)]);
     // `MAXLEN ~` trims whole radix-tree nodes (100 entries by default), so the length stays near, not at, 10.
     expect(await redis.xLen(stream)).toBeLessThanOrEqual(200);
@@ -240,7 +240,7 @@ describe('the Redis change bus', () => {
 
   it('neither throws nor waits when Redis refuses connections, and counts the lost batch', async () => {
     const spy = spyLogger();
-    const publisher = track(createRedisChangePublisher({ url: 'redis://127.0.0.1:1', streamKey: newStream(), logger: spy.logger }));
+    const publisher = track(createRedisChangePublisher({ redis: 'redis://127.0.0.1:1', streamKey: newStream(), logger: spy.logger }));
     const started = performance.now();
     await expect(publisher.publish([product('LOST')])).resolves.toBeUndefined();
     await expect(publisher.publish([product('LOST-AGAIN')])).resolves.toBeUndefined();
@@ -257,7 +257,7 @@ describe('the Redis change bus', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const url = `redis://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
-      const publisher = track(createRedisChangePublisher({ url, streamKey: newStream(), logger: silentLogger, publishTimeoutMs: 300 }));
+      const publisher = track(createRedisChangePublisher({ redis: url, streamKey: newStream(), logger: silentLogger, publishTimeoutMs: 300 }));
       const started = performance.now();
       await expect(publisher.publish([product('HUNG')])).resolves.toBeUndefined();
       const elapsed = performance.now() - started;
@@ -285,7 +285,7 @@ describe('a change subscriber facing a Redis that accepts connections but never 
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const spy = spyLogger();
     const url = `redis://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
-    const subscriber = createRedisChangeSubscriber({ url, streamKey: newStream(), logger: spy.logger, blockMs: 100 });
+    const subscriber = createRedisChangeSubscriber({ redis: url, streamKey: newStream(), logger: spy.logger, blockMs: 100 });
     try {
       const started = performance.now();
       await subscriber.subscribe(() => undefined);

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { createClient } from 'redis';
 import { callerHeaders } from '../../lib/identity';
 import { projectRoot } from '../../lib/paths';
 import {
@@ -18,6 +17,9 @@ import {
   type TestSystem,
 } from '../helpers/system';
 import { freePort } from '../../bench/processes';
+import { counterValue } from '../../lib/metrics';
+import { createRedisConnection, type RedisConnection } from '../../lib/redis';
+import { redisBackends } from '../helpers/redis-cluster';
 
 /**
  * The entity cache on real Redis: warm requests skip the subgraphs, private data never crosses callers, errors
@@ -37,18 +39,21 @@ interface Stats {
 }
 const statsOf = (result: { extensions?: Record<string, unknown> }) => result.extensions!.gateway as Stats;
 
-describe('the entity cache on Redis', () => {
+describe.each(redisBackends(TEST_REDIS_URL, requireRedis).map((backend) => [backend.name, backend] as const))('the entity cache on %s', (_name, backend) => {
   let system: TestSystem;
-  let redis: ReturnType<typeof createClient>;
+  let redisEnv: Record<string, string>;
+  let redis: RedisConnection;
   beforeAll(async () => {
-    await requireRedis();
-    system = await startSystem('sqlite', { REDIS_URL: TEST_REDIS_URL, DEBUG_EXTENSIONS: 'true', DEDUP_INBOUND: 'off' });
-    redis = createClient({ url: TEST_REDIS_URL });
-    await redis.connect();
+    const started = await backend.start();
+    redisEnv = started.env;
+    system = await startSystem('sqlite', { ...redisEnv, DEBUG_EXTENSIONS: 'true', DEDUP_INBOUND: 'off' });
+    redis = createRedisConnection(started.target, { connectTimeoutMs: 3000, reconnectDelayMs: () => 100, onError: () => undefined });
+    await redis.firstAttempt;
   }, 60_000);
   afterAll(async () => {
-    await redis?.quit();
+    redis?.destroy();
     await system?.close();
+    await backend.stop();
   });
 
   const restockDirectly = async (sku: string, quantity: number) => {
@@ -79,9 +84,9 @@ describe('the entity cache on Redis', () => {
 
   it('looks up all of a fetch batch in one Redis round trip', async () => {
     await system.query(CROSS, {}, { token: adminToken() });
-    const before = system.gateway.metrics.cacheRoundTrips.get();
+    const before = await counterValue(system.gateway.metrics.cacheRoundTrips);
     const warm = await system.query(CROSS, {}, { token: adminToken() });
-    const roundTrips = system.gateway.metrics.cacheRoundTrips.get() - before;
+    const roundTrips = (await counterValue(system.gateway.metrics.cacheRoundTrips)) - before;
     // One read per cacheable fetch of the plan (User.orders, the products, their shipping estimates), no writes.
     expect(roundTrips).toBe(statsOf(warm).fetches - 1);
   });
@@ -106,7 +111,7 @@ describe('the entity cache on Redis', () => {
       expect(forbidden.errors![0]!.extensions!.code).toBe('FORBIDDEN');
       expect(forbidden.data).toEqual({ user: { orders: null } });
     }
-    const fields = await redis.hKeys(`${system.env.REDIS_KEY_PREFIX}ec:orders:User:${JSON.stringify(['6'])}`);
+    const fields = await redis.client.hKeys(`${system.env.REDIS_KEY_PREFIX}ec:orders:User:${JSON.stringify(['6'])}`);
     expect(fields.filter((field) => field.includes('user:7'))).toEqual([]);
   });
 
@@ -135,7 +140,7 @@ describe('the entity cache on Redis', () => {
   });
 
   it('shares persisted queries between replicas', async () => {
-    const replica = await system.startGateway({ REDIS_URL: TEST_REDIS_URL });
+    const replica = await system.startGateway(redisEnv);
     const query = `{ product(sku: "SKU-0001") { sku name } }`;
     const sha256Hash = crypto.createHash('sha256').update(query).digest('hex');
     const extensions = { persistedQuery: { version: 1, sha256Hash } };
@@ -146,7 +151,7 @@ describe('the entity cache on Redis', () => {
     await replica.close();
   });
 
-  describe('two gateway processes sharing one Redis', () => {
+  describe('two gateway processes sharing it', () => {
     let a: GatewayProcess;
     let b: GatewayProcess;
     beforeAll(async () => {
@@ -217,7 +222,7 @@ describe('when Redis dies mid-run', () => {
     );
     expect(killed).toBe(true);
     expect(results.filter((result) => result.status !== 200 || result.errors)).toEqual([]);
-    expect(system.gateway.metrics.cacheErrors.get()).toBeGreaterThan(0);
+    expect(await counterValue(system.gateway.metrics.cacheErrors)).toBeGreaterThan(0);
 
     await startRedis();
     const hit = await waitFor(
@@ -245,7 +250,6 @@ async function startGatewayProcess(env: Record<string, string>): Promise<Gateway
       ...process.env,
       ...env,
       NODE_ENV: 'test',
-      REDIS_URL: TEST_REDIS_URL,
       GATEWAY_PORT: '0',
       JWT_SECRET: TEST_JWT_SECRET,
       SERVICE_SECRET: TEST_SERVICE_SECRET,

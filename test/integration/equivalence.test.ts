@@ -8,6 +8,7 @@ import {
   type TestGateway,
   type TestSystem,
 } from '../helpers/system';
+import { counterValue } from '../../lib/metrics';
 
 /**
  * Batching, deduplication and the entity cache must be invisible in results: the same queries, sent by the
@@ -107,25 +108,25 @@ describe('results are the same whatever the fetch mechanisms', () => {
 
   it('runs the set under both executors', async () => {
     const waves = (name: string) =>
-      (gateways[name] as TestGateway).gateway.metrics.planExecutions.get({ executor: 'waves' });
+      counterValue((gateways[name] as TestGateway).gateway.metrics.planExecutions, { executor: 'waves' });
     const names = ['everything off', 'batching only', 'Apollo executor, everything off', 'Apollo executor, defaults'];
-    const before = Object.fromEntries(names.map((name) => [name, waves(name)]));
+    const before = Object.fromEntries(await Promise.all(names.map(async (name) => [name, await waves(name)] as const)));
     const query = CASES[0]![1];
     for (const name of names) await answer(gateways[name]!, query, adminToken());
-    expect(waves('everything off') - before['everything off']!).toBe(1);
-    expect(waves('batching only') - before['batching only']!).toBe(1);
-    expect(waves('Apollo executor, everything off')).toBe(0);
-    expect(waves('Apollo executor, defaults')).toBe(0);
+    expect((await waves('everything off')) - before['everything off']!).toBe(1);
+    expect((await waves('batching only')) - before['batching only']!).toBe(1);
+    expect(await waves('Apollo executor, everything off')).toBe(0);
+    expect(await waves('Apollo executor, defaults')).toBe(0);
   });
 
   it('answers concurrent identical requests identically (inbound and in-flight sharing)', async () => {
     const expected = await answer(gateways['everything off']!, DEEP, token('2'));
-    const shared = () => system.gateway.metrics.deduplicated.get({ kind: 'inbound' });
-    const before = shared();
+    const shared = () => counterValue(system.gateway.metrics.deduplicated, { kind: 'inbound' });
+    const before = await shared();
     const caller = token('2');
     const concurrent = await Promise.all(Array.from({ length: 12 }, () => answer(system, DEEP, caller)));
     for (const result of concurrent) expect(result).toEqual(expected);
-    expect(shared()).toBeGreaterThan(before);
+    expect(await shared()).toBeGreaterThan(before);
     const anonymous = await answer(gateways['everything off']!, DEEP, undefined);
     const mixed = await Promise.all([
       answer(system, DEEP, token('2')),

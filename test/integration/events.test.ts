@@ -75,9 +75,9 @@ describe('entity changes announced by the subgraphs', () => {
   beforeAll(async () => {
     await requireRedis();
     system = await startSystem('sqlite', { REDIS_URL: TEST_REDIS_URL, CHANGE_STREAM: streamKey });
-    subscriber = createRedisChangeSubscriber({ url: TEST_REDIS_URL, streamKey, logger: silentLogger });
+    subscriber = createRedisChangeSubscriber({ redis: TEST_REDIS_URL, streamKey, logger: silentLogger });
     await subscriber.subscribe((changes) => void batches.push(changes));
-    markerPublisher = createRedisChangePublisher({ url: TEST_REDIS_URL, streamKey, logger: silentLogger });
+    markerPublisher = createRedisChangePublisher({ redis: TEST_REDIS_URL, streamKey, logger: silentLogger });
   }, 120_000);
   afterAll(async () => {
     await subscriber?.close();

@@ -1,120 +1,181 @@
-import { adminToken, startSystem, type TestSystem } from '../helpers/system';
+import type { Page } from 'playwright-core';
+import { launchBrowser, type TestBrowser } from '../helpers/browser';
+import { adminToken, startSystem, type TestGateway, type TestSystem } from '../helpers/system';
 
 /**
- * The offline explorer on GET /explorer: one self-contained page that must work with no internet, and whose
- * embedded introspection and example queries must stay valid as the supergraph changes. CI has no browser, so
- * the page is checked as text and the queries it embeds are run against the real gateway.
+ * The explorer at GET /explorer (GraphiQL from the gateway's own bundle) and the landing page at GET /, checked
+ * over HTTP and in headless Chromium with every request to another host refused: the explorer must work on a
+ * plane.
  */
 
-/** Anything that would make a browser fetch from another host: src=, href=, url(), @import or fetch() of an absolute or protocol-relative URL. */
-function networkReferences(html: string): string[] {
-  const pattern = /(?:\b(?:src|href)\s*=|\burl\(|@import|\bfetch\()\s*["'`]?\s*(?:[a-z][a-z0-9+.-]*:)?\/\//gi;
-  return [...html.matchAll(pattern)].map((match) => match[0]);
+/** The text of the CodeMirror editor inside `selector` (GraphiQL keeps the instance on its wrapper element). */
+const editorText = (page: Page, selector: string) =>
+  page.$eval(`${selector} .CodeMirror`, (element) =>
+    (element as unknown as { CodeMirror: { getValue(): string } }).CodeMirror.getValue(),
+  );
+
+const setEditorText = (page: Page, selector: string, text: string) =>
+  page.$eval(
+    `${selector} .CodeMirror`,
+    (element, value) =>
+      (element as unknown as { CodeMirror: { setValue(text: string): void } }).CodeMirror.setValue(value),
+    text,
+  );
+
+/** Waits for the response pane to show a JSON answer with `data`, and returns it. */
+async function waitForResponse(page: Page, previous: string): Promise<{ data?: unknown; errors?: unknown[] }> {
+  await page.waitForFunction((before) => {
+    const element = document.querySelector('.graphiql-response .CodeMirror') as unknown as {
+      CodeMirror: { getValue(): string };
+    } | null;
+    const text = element?.CodeMirror.getValue() ?? '';
+    return text !== before && text.trim().startsWith('{');
+  }, previous);
+  return JSON.parse(await editorText(page, '.graphiql-response')) as { data?: unknown; errors?: unknown[] };
 }
 
-/** The text of a `<script type="application/graphql" id="...">` block, as the page itself reads it. */
-function embeddedQuery(html: string, id: string): string {
-  const block = new RegExp(`<script type="application/graphql" id="${id}">([\\s\\S]*?)</script>`).exec(html);
-  if (!block) throw new Error(`The page has no <script type="application/graphql" id="${id}"> block`);
-  return block[1]!.trim();
-}
-
-interface ExampleResult {
-  users: {
-    edges: {
-      node: {
-        name: string;
-        orders: {
-          edges: {
-            node: {
-              totalCents: number;
-              items: { product: { sku: string; name: string; stock: number; shippingEstimateCents: number } }[];
-            };
-          }[];
-        };
-      };
-    }[];
-  };
-}
-
-describe('the offline explorer', () => {
+describe('the explorer and the landing page', () => {
   let system: TestSystem;
-  let response: Response;
-  let page: string;
+  let base: string;
+  let production: TestGateway;
   beforeAll(async () => {
     system = await startSystem('sqlite');
-    response = await fetch(system.gatewayUrl.replace(/\/graphql$/, '/explorer'));
-    page = await response.text();
+    base = system.gatewayUrl.replace(/\/graphql$/, '');
+    production = await system.startGateway({ NODE_ENV: 'production' });
   }, 120_000);
   afterAll(async () => {
     await system?.close();
   });
 
-  it('is served as one HTML page', () => {
-    expect(response.status).toBe(200);
-    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(page).toMatch(/^<!doctype html>/i);
+  describe('over HTTP', () => {
+    it('serves GraphiQL as a page whose scripts and styles are the gateway’s own, and only its own', async () => {
+      const response = await fetch(`${base}/explorer`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(response.headers.get('content-security-policy')).toMatch(
+        /default-src 'none'.*script-src 'self'.*connect-src 'self'/,
+      );
+      const page = await response.text();
+      const assets = [...page.matchAll(/(?:src|href)="(explorer\/assets\/[^"]+)"/g)].map((match) => match[1]!);
+      expect(assets).toEqual([expect.stringMatching(/\.css$/), expect.stringMatching(/\.js$/)]);
+      expect(page).not.toMatch(/(?:src|href)="(?:https?:)?\/\//);
+    });
+
+    it('serves the bundle with its content type, gzipped when asked, cached for a year under its hashed name', async () => {
+      const page = await (await fetch(`${base}/explorer`)).text();
+      const script = /src="(explorer\/assets\/app-\w+\.js)"/.exec(page)![1]!;
+      const stylesheet = /href="(explorer\/assets\/app-\w+\.css)"/.exec(page)![1]!;
+      const js = await fetch(`${base}/${script}`, { headers: { 'accept-encoding': 'gzip' } });
+      expect(js.status).toBe(200);
+      expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      expect(js.headers.get('content-encoding')).toBe('gzip');
+      expect(js.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(await js.text()).toContain('graphiql');
+      const css = await fetch(`${base}/${stylesheet}`);
+      expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+      const missing = await fetch(`${base}/explorer/assets/app-NOTTHERE.js`);
+      expect(missing.status).toBe(404);
+      expect(
+        ((await missing.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code,
+      ).toBe('NOT_FOUND');
+    });
+
+    it('answers GET / from a browser with a landing page that links to the explorer', async () => {
+      const response = await fetch(`${base}/`, { headers: { accept: 'text/html' } });
+      expect(response.status).toBe(200);
+      expect(await response.text()).toMatch(/<a id="explorer-link" href="explorer">/);
+    });
+
+    it('in production has no explorer, and answers GET / with where the endpoint is instead of a CSRF error', async () => {
+      const productionBase = production.url.replace(/\/graphql$/, '');
+      expect((await fetch(`${productionBase}/explorer`)).status).toBe(404);
+      for (const accept of ['text/html', 'application/json', '*/*']) {
+        const response = await fetch(`${productionBase}/`, { headers: { accept } });
+        expect(response.status).toBe(200);
+        const body = (await response.json()) as { graphql: string; explorer: string };
+        expect(body.graphql).toMatch(/^POST \/graphql/);
+        expect(body.explorer).toMatch(/disabled.*EXPLORER=true/);
+      }
+    });
   });
 
-  it('finds network references the way the offline check below relies on', () => {
-    expect(networkReferences(`<script src="https://cdn.example/x.js"></script><a href='//cdn.example'>`)).toHaveLength(
-      2,
-    );
-    expect(
-      networkReferences(
-        `a { background: url( "http://x/y.png") } @import '//fonts.example/f.css'; fetch(\`https://x\`)`,
-      ),
-    ).toHaveLength(3);
-    expect(networkReferences(`fetch(endpoint); <link rel="icon" href="data:,">`)).toEqual([]);
-  });
+  describe('in Chromium, with the internet out of reach', () => {
+    let browser: TestBrowser;
+    beforeAll(async () => {
+      browser = await launchBrowser();
+    }, 60_000);
+    afterAll(async () => {
+      await browser?.close();
+    });
 
-  it('loads nothing from the network: no external script, stylesheet, font, image or URL', () => {
-    expect(networkReferences(page)).toEqual([]);
-    expect(page).not.toMatch(/<script\b[^>]*\bsrc\s*=/i);
-    expect(page).not.toMatch(/<link\b[^>]*\brel\s*=\s*["']?stylesheet/i);
-    expect(page).not.toMatch(/@import|@font-face/i);
-    expect(page).not.toMatch(/https?:\/\//i);
-  });
-
-  it('posts to ./graphql, relative to where it is served, in an endpoint field the user can edit', () => {
-    expect(page).toMatch(/<input id="endpoint"[^>]*value="\.\/graphql"/);
-  });
-
-  it('labels every input, textarea and select', () => {
-    const ids = [...page.matchAll(/<(?:input|textarea|select)\b[^>]*\bid="([^"]+)"/g)].map((match) => match[1]!);
-    expect(ids.length).toBeGreaterThanOrEqual(6);
-    for (const id of ids) expect({ id, labelled: page.includes(`<label for="${id}"`) }).toEqual({ id, labelled: true });
-  });
-
-  it('embeds an introspection query that the gateway answers with the whole schema', async () => {
-    const result = await system.query<{
-      __schema: { queryType: { name: string }; mutationType: { name: string }; types: { name: string }[] };
-    }>(embeddedQuery(page, 'introspection-query'));
-    expect(result.status).toBe(200);
-    expect(result.errors).toBeUndefined();
-    const schema = result.data!.__schema;
-    expect(schema.queryType.name).toBe('Query');
-    expect(schema.mutationType.name).toBe('Mutation');
-    expect(schema.types.map((type) => type.name)).toEqual(
-      expect.arrayContaining(['User', 'Order', 'Product', 'OrderItem']),
-    );
-  });
-
-  it('embeds an example query that crosses all three subgraphs and runs for an admin without errors', async () => {
-    const result = await system.query<ExampleResult>(embeddedQuery(page, 'example-query'), {}, { token: adminToken() });
-    expect(result.status).toBe(200);
-    expect(result.errors).toBeUndefined();
-    const users = result.data!.users.edges;
-    expect(users.length).toBeGreaterThan(0);
-    const items = users.flatMap((user) => user.node.orders.edges.flatMap((order) => order.node.items));
-    expect(items.length).toBeGreaterThan(0);
-    for (const { product } of items) {
-      expect(product).toEqual({
-        sku: expect.any(String),
-        name: expect.any(String),
-        stock: expect.any(Number),
-        shippingEstimateCents: expect.any(Number),
+    it('completes fields from the schema, runs a query, and sends the token for fields that need one', async () => {
+      const { page, externalRequests } = browser;
+      const problems: string[] = [];
+      page.on('pageerror', (error) => problems.push(error.message));
+      page.on('console', (message) => {
+        // The 401 is the refused token below, on purpose.
+        if (message.type() === 'error' && !message.text().includes('status of 401')) problems.push(message.text());
       });
-    }
+      await page.goto(`${base}/explorer`);
+      await page.locator('.graphiql-query-editor .CodeMirror').waitFor();
+
+      // Typed as a person would: the hint list comes from the introspected schema.
+      await page.locator('.graphiql-query-editor .CodeMirror').click();
+      await page.keyboard.press('Control+A');
+      await page.keyboard.press('Delete');
+      await page.keyboard.type('{ us');
+      const hints = page.locator('.CodeMirror-hints .CodeMirror-hint');
+      await hints.first().waitFor();
+      expect(await hints.allTextContents()).toEqual(expect.arrayContaining(['users', 'user']));
+      await page.keyboard.press('Escape');
+
+      const query = '{ users(first: 2) { edges { node { id name email } } } }';
+      await setEditorText(page, '.graphiql-query-editor', query);
+      await page.locator('.graphiql-query-editor .CodeMirror').click();
+      await page.keyboard.press('Control+Enter');
+      const anonymous = await waitForResponse(page, '');
+      type Users = { users: { edges: { node: { id: string; name: string; email: string | null } }[] } };
+      const anonymousUsers = (anonymous.data as Users).users.edges.map((edge) => edge.node);
+      expect(anonymousUsers).toHaveLength(2);
+      // Email is for the user themself or an admin.
+      expect(anonymousUsers.map((user) => user.email)).toEqual([null, null]);
+
+      await page.locator('#token').fill(adminToken());
+      const before = await editorText(page, '.graphiql-response');
+      await page.locator('.graphiql-execute-button').click();
+      const asAdmin = await waitForResponse(page, before);
+      expect(asAdmin.errors).toBeUndefined();
+      const emails = (asAdmin.data as Users).users.edges.map((edge) => edge.node.email);
+      expect(emails).toEqual([expect.stringContaining('@'), expect.stringContaining('@')]);
+
+      // The headers editor has the last word over the token field.
+      await page.getByRole('button', { name: 'Headers' }).click();
+      const headersEditor = '.graphiql-editor-tool .graphiql-editor:not(.hidden)';
+      await page.locator(`${headersEditor} .CodeMirror`).waitFor();
+      await setEditorText(page, headersEditor, '{ "Authorization": "Bearer not-a-token" }');
+      const beforeHeaders = await editorText(page, '.graphiql-response');
+      await page.locator('.graphiql-execute-button').click();
+      const refused = await waitForResponse(page, beforeHeaders);
+      expect(refused.errors).toEqual([
+        expect.objectContaining({ extensions: expect.objectContaining({ code: 'UNAUTHENTICATED' }) }),
+      ]);
+
+      expect(externalRequests).toEqual([]);
+      expect(problems).toEqual([]);
+    }, 60_000);
+
+    it('shows the landing page’s link to the explorer when Apollo Sandbox cannot load', async () => {
+      const { page, externalRequests } = browser;
+      externalRequests.length = 0;
+      await page.goto(`${base}/`);
+      await page.getByText('Apollo Sandbox cannot be loaded').waitFor();
+      // The one thing it asked the internet for was Sandbox itself.
+      expect(externalRequests).toEqual([
+        expect.stringMatching(/^https:\/\/embeddable-sandbox\.cdn\.apollographql\.com\//),
+      ]);
+      await page.locator('#sandbox-status a').click();
+      await page.waitForURL(`${base}/explorer`);
+      await page.locator('.graphiql-query-editor .CodeMirror').waitFor();
+    }, 60_000);
   });
 });

@@ -1,6 +1,7 @@
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { ask, startOurs, startReference, type Ours, type Target } from '../helpers/gateways';
 import { startSpyFederation, type SpyFederation } from '../helpers/spy-subgraphs';
+import { counterValue } from '../../lib/metrics';
 
 /**
  * Subgraphs that fail, behind a proxy that resets or hangs their connections: one retry for a query that could
@@ -50,7 +51,7 @@ describe('resilient subgraph calls', () => {
     products.resetNext(1);
     const answer = await ask(ours.url, TOP);
     expect(answer).toMatchObject({ status: 200, data: expected.data, errors: undefined });
-    expect(ours.gateway.metrics.subgraphRetries.get({ subgraph: 'products' })).toBe(1);
+    expect(await counterValue(ours.gateway.metrics.subgraphRetries, { subgraph: 'products' })).toBe(1);
   });
 
   it('does not retry after a timeout, and fails that part with SUBGRAPH_TIMEOUT', async () => {
@@ -60,7 +61,7 @@ describe('resilient subgraph calls', () => {
     const answer = await ask(ours.url, TOP);
     expect(answer.errors?.map((error) => error.code)).toEqual(['SUBGRAPH_TIMEOUT']);
     expect(products.connections).toBe(1);
-    expect(ours.gateway.metrics.subgraphRetries.get({ subgraph: 'products' })).toBe(0);
+    expect(await counterValue(ours.gateway.metrics.subgraphRetries, { subgraph: 'products' })).toBe(0);
   });
 
   it('opens the circuit after repeated failures: the dead subgraph fails at once, the others still answer', async () => {
@@ -80,8 +81,10 @@ describe('resilient subgraph calls', () => {
     expect(reviews.every((review) => review.product === null)).toBe(true);
     expect(answer.errors?.[0]).toMatchObject({ code: 'SUBGRAPH_UNAVAILABLE' });
     expect(products.connections).toBe(0);
-    expect(ours.gateway.metrics.shortCircuited.get({ subgraph: 'products' })).toBeGreaterThan(0);
-    expect(ours.gateway.metrics.circuitTransitions.get({ subgraph: 'products', state: 'open' })).toBe(1);
+    expect(await counterValue(ours.gateway.metrics.shortCircuited, { subgraph: 'products' })).toBeGreaterThan(0);
+    expect(await counterValue(ours.gateway.metrics.circuitTransitions, { subgraph: 'products', state: 'open' })).toBe(
+      1,
+    );
   });
 
   it('lets one probe through when half-open, and closes the circuit when it succeeds', async () => {
@@ -93,7 +96,9 @@ describe('resilient subgraph calls', () => {
     });
     products.set('reset');
     for (let attempt = 0; attempt < 2; attempt++) await ask(ours.url, TOP);
-    expect(ours.gateway.metrics.circuitTransitions.get({ subgraph: 'products', state: 'open' })).toBe(1);
+    expect(await counterValue(ours.gateway.metrics.circuitTransitions, { subgraph: 'products', state: 'open' })).toBe(
+      1,
+    );
     products.set('pass');
     // Until the reset time has passed the circuit stays open; then one probe closes it.
     const expected = await ask(reference.url, TOP);
@@ -101,8 +106,12 @@ describe('resilient subgraph calls', () => {
     let answer = await ask(ours.url, TOP);
     while (answer.errors && Date.now() < deadline) answer = await ask(ours.url, TOP);
     expect(answer).toMatchObject({ data: expected.data, errors: undefined });
-    expect(ours.gateway.metrics.circuitTransitions.get({ subgraph: 'products', state: 'half-open' })).toBe(1);
-    expect(ours.gateway.metrics.circuitTransitions.get({ subgraph: 'products', state: 'closed' })).toBe(1);
+    expect(
+      await counterValue(ours.gateway.metrics.circuitTransitions, { subgraph: 'products', state: 'half-open' }),
+    ).toBe(1);
+    expect(await counterValue(ours.gateway.metrics.circuitTransitions, { subgraph: 'products', state: 'closed' })).toBe(
+      1,
+    );
   });
 
   it('serves cached entities past their TTL while their subgraph is down, marked, within the stale window', async () => {
@@ -126,7 +135,7 @@ describe('resilient subgraph calls', () => {
     expect(stale.errors).toBeUndefined();
     // Counted per entity position: the 12 reviews' products (3 distinct).
     expect(stale.extensions?.staleIfError).toEqual({ entities: 12 });
-    expect(ours.gateway.metrics.staleServed.get({ subgraph: 'products' })).toBe(12);
+    expect(await counterValue(ours.gateway.metrics.staleServed, { subgraph: 'products' })).toBe(12);
     // Without stale-if-error, the same outage is an error.
     const answer = await ask(strict.url, query);
     expect(answer.errors?.[0]).toMatchObject({ code: 'SUBGRAPH_UNAVAILABLE' });

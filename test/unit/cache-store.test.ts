@@ -11,6 +11,7 @@ import {
 import { createGatewayMetrics, type GatewayMetrics } from '../../gateway/metrics';
 import { silentLogger, type Logger } from '../../lib/logger';
 import { requireRedis, TEST_REDIS_URL } from '../helpers/system';
+import { counterValue } from '../../lib/metrics';
 
 const T0 = 1_750_000_000_000;
 
@@ -277,7 +278,7 @@ describe('createRedisCacheStore', () => {
 
   const open = async (options: { url?: string; timeoutMs?: number; logger?: Logger } = {}): Promise<CacheStore> => {
     const store = createRedisCacheStore({
-      url: options.url ?? TEST_REDIS_URL,
+      redis: options.url ?? TEST_REDIS_URL,
       timeoutMs: options.timeoutMs ?? 2000,
       keyPrefix,
       logger: options.logger ?? silentLogger,
@@ -286,7 +287,7 @@ describe('createRedisCacheStore', () => {
     opened.push(store);
     return store;
   };
-  const roundTrips = () => metrics.cacheRoundTrips.get();
+  const roundTrips = () => counterValue(metrics.cacheRoundTrips);
 
   beforeAll(async () => {
     await requireRedis();
@@ -308,13 +309,13 @@ describe('createRedisCacheStore', () => {
   it('reads every lookup in one round trip, and writes every field in one', async () => {
     const store = await open();
     await untilAnswering(store);
-    const before = roundTrips();
+    const before = await roundTrips();
     await store.writeFields([
       { key: 'ec:products:Product:["A"]', field: 'name', value: 'Anvil', ttlSeconds: 60 },
       { key: 'ec:products:Product:["A"]', field: 'price', value: '500', ttlSeconds: 60 },
       { key: 'ec:products:Product:["B"]', field: 'name', value: 'Bucket', ttlSeconds: 60 },
     ]);
-    expect(roundTrips() - before).toBe(1);
+    expect((await roundTrips()) - before).toBe(1);
     const values = await readDecoded(store, [
       { key: 'ec:products:Product:["B"]', field: 'name' },
       { key: 'ec:products:Product:["A"]', field: 'price' },
@@ -323,12 +324,12 @@ describe('createRedisCacheStore', () => {
       { key: 'ec:products:Product:["A"]', field: 'name' },
     ]);
     expect(values).toEqual(['Bucket', '500', null, null, 'Anvil']);
-    expect(roundTrips() - before).toBe(2);
+    expect((await roundTrips()) - before).toBe(2);
     // Nothing to read or write costs no round trip.
     expect(await store.readFields([])).toEqual([]);
     await store.writeFields([]);
     await store.deleteKeys([]);
-    expect(roundTrips() - before).toBe(2);
+    expect((await roundTrips()) - before).toBe(2);
   });
 
   it('keeps every key under its prefix, each hash living as long as its longest-lived value, never shortened', async () => {
@@ -358,9 +359,9 @@ describe('createRedisCacheStore', () => {
       { key: 'del:b', field: 'f1', value: '3', ttlSeconds: 60 },
       { key: 'del:c', field: 'f1', value: '4', ttlSeconds: 60 },
     ]);
-    const before = roundTrips();
+    const before = await roundTrips();
     await store.deleteKeys(['del:a', 'del:b']);
-    expect(roundTrips() - before).toBe(1);
+    expect((await roundTrips()) - before).toBe(1);
     expect(
       await readDecoded(store, [
         { key: 'del:a', field: 'f1' },
@@ -394,8 +395,8 @@ describe('createRedisCacheStore', () => {
       await store.writeFields([{ key: 'outage', field: 'f', value: 'lost', ttlSeconds: 60 }]);
       expect(await store.readFields([{ key: 'outage', field: 'f' }])).toBeUndefined();
       expect(await store.get('outage')).toBeUndefined();
-      expect(roundTrips()).toBe(0);
-      expect(metrics.cacheErrors.get()).toBeGreaterThan(0);
+      expect(await roundTrips()).toBe(0);
+      expect(await counterValue(metrics.cacheErrors)).toBeGreaterThan(0);
 
       proxy.set('forward');
       await untilAnswering(store);
@@ -418,7 +419,7 @@ describe('createRedisCacheStore', () => {
       await untilAnswering(store);
       proxy.set('swallow');
       expect(await store.readFields([{ key: 'slow', field: 'f' }])).toBeUndefined();
-      expect(metrics.cacheErrors.get()).toBe(1);
+      expect(await counterValue(metrics.cacheErrors)).toBe(1);
       // Redis "restarts": the store reconnects and answers again.
       proxy.set('forward');
       proxy.cut();
@@ -438,7 +439,7 @@ describe('createRedisCacheStore', () => {
     const log = recordingLogger();
     const warned = log.next();
     const store = createRedisCacheStore({
-      url: proxy.url,
+      redis: proxy.url,
       timeoutMs: 100,
       keyPrefix,
       logger: log.logger,

@@ -258,7 +258,7 @@ describe('Redis store (real Redis)', () => {
   const stores: RateLimitStore[] = [];
   const redisStore = (options: { now?: () => number; timeoutMs?: number } = {}) => {
     const store = createRedisRateLimitStore({
-      url: TEST_REDIS_URL,
+      redis: TEST_REDIS_URL,
       timeoutMs: options.timeoutMs ?? 5_000,
       keyPrefix: prefix,
       logger: silentLogger,
@@ -294,10 +294,10 @@ describe('Redis store (real Redis)', () => {
 
   it('is chosen by the factory when a Redis URL is configured, else the in-process store', async () => {
     const options = { timeoutMs: 5_000, keyPrefix: prefix, logger: silentLogger };
-    const store = createRateLimitStore({ ...options, redisUrl: TEST_REDIS_URL });
+    const store = createRateLimitStore({ ...options, redis: TEST_REDIS_URL });
     stores.push(store);
     expect(store.kind).toBe('redis');
-    expect(createRateLimitStore({ ...options, redisUrl: undefined }).kind).toBe('memory');
+    expect(createRateLimitStore({ ...options, redis: undefined }).kind).toBe('memory');
   });
 
   it('decides exactly as the in-process store does (the Lua script transcribes gcra)', async () => {
@@ -388,6 +388,82 @@ describe('Redis store (real Redis)', () => {
     expect(decisions.filter((decision) => decision.allowed === true && !decision.storeUnavailable)).toHaveLength(10);
     expect(decisions.filter((decision) => !decision.allowed)).toHaveLength(40);
   });
+
+  /** A real store that counts the decisions it was asked for: what a replica costs Redis. */
+  const counted = (store: RateLimitStore) => {
+    let calls = 0;
+    return {
+      store: {
+        kind: store.kind,
+        consume: (client: string, charges: RateCharge[]) => {
+          calls++;
+          return store.consume(client, charges);
+        },
+        close: () => store.close(),
+      } satisfies RateLimitStore,
+      calls: () => calls,
+    };
+  };
+
+  it('leases units to a hot client, so a replica asks Redis far less than once a request, and never allows more than Redis granted', async () => {
+    // 640 units at once (burst 639), no refill within the test: a lease is at most 640 / 32 = 20 units.
+    const clock = manualClock(); // frozen: every lease is spent "at once", so leases grow to their cap
+    const replicas = [counted(await connected(redisStore())), counted(await connected(redisStore()))];
+    const limiters = replicas.map(({ store }) => createRateLimit({ perMinute: 1, burst: 639, store, now: clock.now }));
+    const decisions: RateLimitDecision[] = [];
+    for (let index = 0; index < 1_000; index++)
+      decisions.push(await ask(limiters[index % 2]!, { caller: user('hot') }));
+    const allowed = decisions.filter((decision) => decision.allowed).length;
+    // Never more than the budget; at most one unspent lease (19 units) per replica lost to the client.
+    expect(allowed).toBeLessThanOrEqual(640);
+    expect(allowed).toBeGreaterThanOrEqual(640 - 2 * 19);
+    // Allowed requests: leases of 1, 2, 4, 8, 16, then 20; refusals: remembered until Redis's retry time.
+    const calls = replicas[0]!.calls() + replicas[1]!.calls();
+    expect(calls).toBeLessThan(100);
+    expect(decisions.every((decision) => decision.allowed || decision.status === 429)).toBe(true);
+    const refusal = decisions.find((decision) => !decision.allowed)!;
+    expect(refusal.headers['Retry-After']).toBe('60');
+    expect(decisions[0]!.headers.RateLimit).toBe('"request";r=639;t=60');
+  });
+
+  it('leases nothing for a burst under 63 (the default is 60): every decision is made in Redis', async () => {
+    const { store, calls } = counted(await connected(redisStore()));
+    const limiter = createRateLimit({ perMinute: 1, burst: 60, store, now: manualClock().now });
+    const decisions: RateLimitDecision[] = [];
+    for (let index = 0; index < 61; index++) decisions.push(await ask(limiter, { caller: user('ordinary') }));
+    expect(decisions.every((decision) => decision.allowed)).toBe(true);
+    expect(calls()).toBe(61);
+    expect(decisions.map((decision) => decision.headers.RateLimit).slice(-2)).toEqual([
+      '"request";r=1;t=3600',
+      '"request";r=0;t=3660',
+    ]);
+    // Over the limit: Redis refuses once, and this replica refuses locally until Redis's retry time.
+    const refused = [
+      await ask(limiter, { caller: user('ordinary') }),
+      await ask(limiter, { caller: user('ordinary') }),
+    ];
+    expect(refused.map((decision) => decision.allowed)).toEqual([false, false]);
+    expect(calls()).toBe(62);
+    expect(refused[1]).toMatchObject({ status: 429, headers: { 'Retry-After': '60' } });
+  });
+
+  it('does not lease to a client at an ordinary pace, and drops a lease left unspent for a second', async () => {
+    const clock = manualClock();
+    const { store, calls } = counted(await connected(redisStore()));
+    const limiter = createRateLimit({ perMinute: 60_000, burst: 6_399, store, now: clock.now });
+    for (let index = 0; index < 5; index++) {
+      expect(await ask(limiter, { caller: user('slow') })).toMatchObject({ allowed: true });
+      clock.advance(100); // ten a second: slower than one lease window apart
+    }
+    expect(calls()).toBe(5);
+    // Hot now: leases of 2, 4, 8 ...
+    for (let index = 0; index < 15; index++) await ask(limiter, { caller: user('slow') });
+    expect(calls()).toBeLessThan(5 + 6);
+    const before = calls();
+    clock.advance(1_000);
+    await ask(limiter, { caller: user('slow') });
+    expect(calls()).toBe(before + 1);
+  });
 });
 
 describe('fail open', () => {
@@ -402,7 +478,7 @@ describe('fail open', () => {
 
     const logger = spyLogger();
     const store = createRedisRateLimitStore({
-      url: `redis://127.0.0.1:${port}`,
+      redis: `redis://127.0.0.1:${port}`,
       timeoutMs: 50,
       keyPrefix: 'unused:',
       logger,
@@ -438,7 +514,7 @@ describe('fail open', () => {
     const logger = spyLogger();
     const timeoutMs = 50;
     const store = createRedisRateLimitStore({
-      url: `redis://127.0.0.1:${port}`,
+      redis: `redis://127.0.0.1:${port}`,
       timeoutMs,
       keyPrefix: 'unused:',
       logger,

@@ -17,7 +17,9 @@ import {
   readSubgraphs,
   supergraphFileContents,
 } from './compose';
-import { DEFAULT_CONFIG_FILE, loadConfig, type SchemaConfig } from './config';
+import { DEFAULT_CONFIG_CANDIDATES, findDefaultConfig, loadConfig, type SchemaConfig } from './config';
+import { renderCheckJunit, renderCheckSarif } from './ci-formats';
+import { fetchRemoteSchemas, withFetchedSchemas } from './remote';
 import { diffSchemas } from './diff';
 import {
   createStyle,
@@ -32,7 +34,8 @@ import {
   type Style,
 } from './format';
 import { planOperation } from './hops';
-import { displayPath, type Loaded } from './input';
+import { displayPath, readInputFile, type Loaded } from './input';
+import { printApiSchema } from '../../lib/api-schema';
 import { print } from 'graphql';
 import {
   listOperationFiles,
@@ -50,6 +53,8 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Relative paths in flags and defaults are resolved against this. */
   readonly cwd: string;
+  /** SDLs of the config's remote subgraphs (`subgraph_url`), by subgraph name, read by `runWithRemoteSchemas`. */
+  readonly fetchedSchemas?: ReadonlyMap<string, string>;
 }
 
 export const EXIT_OK = 0;
@@ -61,7 +66,8 @@ const USAGE = `Usage: federation-schema <command> [options]
 Commands:
   compose [--config FILE] [--out FILE|-]
       Compose the subgraphs of a supergraph.yaml and write the supergraph.
-  check [--config FILE] [--base FILE] [--supergraph FILE] [--operations DIR] [--format text|json|markdown]
+  check [--config FILE] [--base FILE] [--supergraph FILE] [--operations DIR]
+        [--format text|json|markdown|junit|sarif]
       Composition, staleness of the committed supergraph, schema changes against --base,
       client operations and network hops, in one run.
   diff --base FILE [--target FILE] [--config FILE] [--format text|json|markdown]
@@ -71,9 +77,13 @@ Commands:
   manifest [--config FILE] [--operations DIR] [--out FILE|-] [--check]
       The trusted documents manifest (Apollo's persisted query manifest format) of the client
       operations, for the gateway's TRUSTED_DOCUMENTS; --check fails when the file is not up to date.
+  api [--config FILE] [--supergraph FILE] [--out FILE|-] [--check]
+      The API schema clients see (introspection, codegen), as the gateway serves it from the
+      supergraph; --check fails when the file is not up to date.
 
 Exit codes: 0 pass, 1 a check failed, 2 bad usage or unreadable input.
-Defaults: --config ${DEFAULT_CONFIG_FILE}; the supergraph and operations folder come from its checks: section.
+Defaults: --config is the first of ${DEFAULT_CONFIG_CANDIDATES.join(', ')} in the current folder, else in the
+repository root; the supergraph and operations folder come from its checks: section.
 `;
 
 class UsageError extends Error {}
@@ -98,6 +108,8 @@ export function run(argv: readonly string[], io: CliIo): number {
         return planCommand(rest, io, style);
       case 'manifest':
         return manifestCommand(rest, io, style);
+      case 'api':
+        return apiCommand(rest, io, style);
       case 'help':
       case '--help':
       case '-h':
@@ -176,7 +188,7 @@ function checkCommand(args: readonly string[], io: CliIo, style: Style): number 
     },
     strict: true,
   });
-  const format = parseFormat(values.format, ['text', 'json', 'markdown']);
+  const format = parseFormat(values.format, ['text', 'json', 'markdown', 'junit', 'sarif']);
   const loadedConfig = loadConfigFrom(values.config, io);
   if (!loadedConfig.ok) return reportInputError(loadedConfig.error, io);
   const config: SchemaConfig = values.supergraph
@@ -192,6 +204,8 @@ function checkCommand(args: readonly string[], io: CliIo, style: Style): number 
   if (!report.ok) return reportInputError(report.error, io);
   if (format === 'json') io.stdout.write(renderJson(report.value));
   else if (format === 'markdown') io.stdout.write(renderCheckMarkdown(report.value));
+  else if (format === 'junit') io.stdout.write(renderCheckJunit(report.value));
+  else if (format === 'sarif') io.stdout.write(renderCheckSarif(report.value, config, io.cwd));
   else io.stdout.write(renderCheckText(report.value, style));
   return report.value.exitCode;
 }
@@ -413,6 +427,63 @@ function manifestCommand(args: readonly string[], io: CliIo, style: Style): numb
   return EXIT_OK;
 }
 
+export const API_SCHEMA_FILE = 'api.graphql';
+
+/** `api`: the client-facing schema of the supergraph, for codegen; written next to the config, like the manifest. */
+function apiCommand(args: readonly string[], io: CliIo, style: Style): number {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      config: { type: 'string' },
+      supergraph: { type: 'string' },
+      out: { type: 'string' },
+      check: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const config = loadConfigFrom(values.config, io);
+  if (!config.ok) return reportInputError(config.error, io);
+  const supergraphFile =
+    values.supergraph === undefined ? config.value.supergraphFile : path.resolve(io.cwd, values.supergraph);
+  const sdl = readInputFile(supergraphFile, values.supergraph === undefined ? 'supergraph' : '--supergraph');
+  if (!sdl.ok) return reportInputError(sdl.error, io);
+  let contents: string;
+  try {
+    contents = `# The API schema the gateway serves (introspection), for client codegen. Generated from\n# ${displayPath(supergraphFile, path.dirname(config.value.file))} by: npm run -s schema -- api\n\n${printApiSchema(sdl.value)}`;
+  } catch (error) {
+    return reportInputError(`${displayPath(supergraphFile, io.cwd)} is not a valid supergraph: ${String(error)}`, io);
+  }
+  if (values.out === '-') {
+    io.stdout.write(contents);
+    return EXIT_OK;
+  }
+  const outFile =
+    values.out === undefined
+      ? path.join(path.dirname(config.value.file), API_SCHEMA_FILE)
+      : path.resolve(io.cwd, values.out);
+  const shown = displayPath(outFile, io.cwd);
+  if (values.check) {
+    const current = fs.existsSync(outFile) ? fs.readFileSync(outFile, 'utf8') : undefined;
+    if (current === contents) {
+      io.stdout.write(`${shown} is up to date\n`);
+      return EXIT_OK;
+    }
+    io.stderr.write(`${style.red('stale')} ${shown} does not match the supergraph; run: federation-schema api\n`);
+    return EXIT_CHECK_FAILED;
+  }
+  try {
+    fs.mkdirSync(path.dirname(outFile), { recursive: true });
+    fs.writeFileSync(outFile, contents);
+  } catch (error) {
+    return reportInputError(
+      `--out: cannot write ${outFile} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      io,
+    );
+  }
+  io.stdout.write(`Wrote the API schema to ${shown}\n`);
+  return EXIT_OK;
+}
+
 /** Apollo's persisted query manifest, version 1, operations in name order. */
 export function trustedDocumentsManifest(operations: readonly ClientOperation[]): string {
   const entries = operations
@@ -430,7 +501,15 @@ export function trustedDocumentsManifest(operations: readonly ClientOperation[])
 }
 
 function loadConfigFrom(flag: string | undefined, io: CliIo): Loaded<SchemaConfig> {
-  const config = loadConfig(path.resolve(io.cwd, flag ?? DEFAULT_CONFIG_FILE));
+  const file = flag === undefined ? findDefaultConfig(io.cwd) : path.resolve(io.cwd, flag);
+  if (file === undefined) {
+    return {
+      ok: false,
+      error: `config: no ${DEFAULT_CONFIG_CANDIDATES.join(' or ')} here or at the repository root (pass --config FILE)`,
+    };
+  }
+  const read = loadConfig(file);
+  const config = read.ok ? { ...read, value: withFetchedSchemas(read.value, io.fetchedSchemas ?? new Map()) } : read;
   if (config.ok) {
     for (const warning of config.value.warnings) io.stderr.write(`warning: ${warning}\n`);
     const versionWarning = federationVersionWarning(config.value, installedCompositionVersion());
@@ -441,7 +520,7 @@ function loadConfigFrom(flag: string | undefined, io: CliIo): Loaded<SchemaConfi
 
 /** The default config when it exists; its absence is fine for commands that were given every file they need. */
 function tryDefaultConfig(io: CliIo): Loaded<SchemaConfig | undefined> {
-  if (!fs.existsSync(path.resolve(io.cwd, DEFAULT_CONFIG_FILE))) return { ok: true, value: undefined };
+  if (findDefaultConfig(io.cwd) === undefined) return { ok: true, value: undefined };
   return loadConfigFrom(undefined, io);
 }
 
@@ -469,11 +548,38 @@ const isParseArgsError = (error: unknown): boolean =>
   typeof (error as NodeJS.ErrnoException).code === 'string' &&
   String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS');
 
+/**
+ * `run`, after reading the SDL of every subgraph the config names by URL (`schema.subgraph_url`,
+ * `introspection_url`). A subgraph that cannot be read stops the command with exit 2, naming it and its URL.
+ */
+export async function runWithRemoteSchemas(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  const readsConfig = ['compose', 'check', 'diff', 'plan', 'manifest', 'api'].includes(command ?? '');
+  if (!readsConfig || rest.includes('--help') || rest.includes('-h')) return run(argv, io);
+  let flag: string | undefined;
+  try {
+    const config = parseArgs({ args: rest, options: { config: { type: 'string' } }, strict: false }).values.config;
+    flag = typeof config === 'string' ? config : undefined;
+  } catch {
+    return run(argv, io);
+  }
+  const file = flag === undefined ? findDefaultConfig(io.cwd) : path.resolve(io.cwd, flag);
+  const config = file === undefined ? undefined : loadConfig(file);
+  // Without a readable config there is nothing to read first; `run` reports the problem as it always has.
+  if (!config?.ok || !config.value.subgraphs.some((subgraph) => subgraph.source.kind === 'remote'))
+    return run(argv, io);
+  const fetched = await fetchRemoteSchemas(config.value);
+  if (!fetched.ok) return reportInputError(fetched.error, io);
+  return run(argv, { ...io, fetchedSchemas: fetched.value });
+}
+
 if (require.main === module) {
-  process.exitCode = run(process.argv.slice(2), {
+  void runWithRemoteSchemas(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
     cwd: process.cwd(),
+  }).then((code) => {
+    process.exitCode = code;
   });
 }

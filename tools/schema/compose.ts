@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { composeServices } from '@apollo/composition';
 import { GraphQLError, Kind, parse, Source, type ASTNode, type DefinitionNode, type DocumentNode } from 'graphql';
 import type { SchemaConfig } from './config';
-import { loaded, readInputFile, type Loaded } from './input';
+import { inputError, loaded, readInputFile, type Loaded } from './input';
 
 export interface SubgraphDocument {
   readonly name: string;
@@ -35,6 +35,13 @@ export function readSubgraphs(config: SchemaConfig): Loaded<SubgraphDocument[]> 
     if (source.kind === 'inline') {
       documents.push({ name: subgraph.name, url: subgraph.routingUrl, origin: '<inline sdl>', sdl: source.sdl });
       continue;
+    }
+    if (source.kind === 'fetched') {
+      documents.push({ name: subgraph.name, url: subgraph.routingUrl, origin: source.url, sdl: source.sdl });
+      continue;
+    }
+    if (source.kind === 'remote') {
+      return inputError(`subgraph ${subgraph.name} (${config.file}): ${source.key} ${source.url} was not read`);
     }
     const sdl = readInputFile(source.file, `subgraph ${subgraph.name} (${config.file})`);
     if (!sdl.ok) return sdl;
@@ -164,13 +171,14 @@ class CoordinateLocator {
   }
 }
 
-interface CoordinateRange {
+export interface CoordinateRange {
   start: number;
   end: number;
   coordinate: string;
 }
 
-function indexCoordinates(document: DocumentNode): CoordinateRange[] {
+/** Every schema element a document defines or extends, with its character range: for locating findings. */
+export function indexCoordinates(document: DocumentNode): CoordinateRange[] {
   const ranges: CoordinateRange[] = [];
   const add = (node: ASTNode, coordinate: string) => {
     if (node.loc) ranges.push({ start: node.loc.start, end: node.loc.end, coordinate });

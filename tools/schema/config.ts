@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { DEFAULT_DEMAND_CONTROL } from '../../lib/cost-model';
@@ -5,7 +6,8 @@ import { inputError, loaded, readInputFile, type Loaded } from './input';
 
 /**
  * The composition config: rover's `supergraph.yaml` (federation_version, subgraphs.<name>.routing_url,
- * subgraphs.<name>.schema.file or .sdl) plus an optional `checks:` section that only this tool reads.
+ * subgraphs.<name>.schema.file, .sdl or .subgraph_url, or subgraphs.<name>.introspection_url) plus an optional
+ * `checks:` section that only this tool reads.
  * Paths in the file are relative to the file; every path in the parsed config is absolute.
  */
 export interface SchemaConfig {
@@ -23,7 +25,13 @@ export interface SchemaConfig {
   readonly warnings: readonly string[];
 }
 
-export type SubgraphSource = { kind: 'file'; file: string } | { kind: 'inline'; sdl: string };
+export type SubgraphSource =
+  | { kind: 'file'; file: string }
+  | { kind: 'inline'; sdl: string }
+  /** Read from a running subgraph with `{ _service { sdl } }` before any command runs (see remote.ts). */
+  | { kind: 'remote'; url: string; key: string; headers: Readonly<Record<string, string>> }
+  /** A remote source after it was read. */
+  | { kind: 'fetched'; url: string; sdl: string };
 
 export interface SubgraphConfig {
   readonly name: string;
@@ -46,11 +54,35 @@ export interface CostBudget {
 }
 
 export const DEFAULT_CONFIG_FILE = path.join('schema', 'supergraph.yaml');
+/** Where `--config` is looked for by default, first match wins, as rover users keep it: the root, then schema/. */
+export const DEFAULT_CONFIG_CANDIDATES = ['supergraph.yaml', DEFAULT_CONFIG_FILE] as const;
+
+/**
+ * The default config: the first candidate in `cwd`, else in the repository root above it (the nearest folder
+ * with `.git`), so the command works from a sub-folder too. Undefined when there is none.
+ */
+export function findDefaultConfig(cwd: string): string | undefined {
+  const roots = [cwd];
+  for (let dir = cwd; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, '.git'))) {
+      if (dir !== cwd) roots.push(dir);
+      break;
+    }
+    if (path.dirname(dir) === dir) break;
+  }
+  for (const root of roots) {
+    for (const candidate of DEFAULT_CONFIG_CANDIDATES) {
+      const file = path.join(root, candidate);
+      if (fs.existsSync(file)) return file;
+    }
+  }
+  return undefined;
+}
 const DEFAULT_SUPERGRAPH_FILE = 'supergraph.graphql';
 const DEFAULT_OPERATIONS_DIR = 'operations';
 
 const TOP_LEVEL_KEYS = new Set(['federation_version', 'subgraphs', 'checks']);
-const SUBGRAPH_KEYS = new Set(['routing_url', 'schema']);
+const SUBGRAPH_KEYS = new Set(['routing_url', 'schema', 'introspection_url']);
 const CHECKS_KEYS = new Set([
   'supergraph',
   'operations',
@@ -108,14 +140,32 @@ export function parseConfig(raw: unknown, configFile: string): Loaded<SchemaConf
     const routingUrl = entry.routing_url ?? '';
     if (typeof routingUrl !== 'string') return fail(`${key}.routing_url`, 'must be a string');
     const schema = entry.schema;
-    if (!isMap(schema)) return fail(`${key}.schema`, 'must be a mapping with `file` (or `sdl`)');
     let source: SubgraphSource;
+    if (schema === undefined && entry.introspection_url !== undefined) {
+      const url = parseHttpUrl(entry.introspection_url);
+      if (url === undefined) return fail(`${key}.introspection_url`, 'must be an http(s) URL of a running subgraph');
+      subgraphs.push({
+        name,
+        routingUrl,
+        source: { kind: 'remote', url, key: `${key}.introspection_url`, headers: {} },
+      });
+      continue;
+    }
+    if (!isMap(schema)) return fail(`${key}.schema`, 'must be a mapping with `file`, `sdl` or `subgraph_url`');
     if (typeof schema.file === 'string' && schema.file !== '') {
       source = { kind: 'file', file: path.resolve(dir, schema.file) };
     } else if (typeof schema.sdl === 'string') {
       source = { kind: 'inline', sdl: schema.sdl };
-    } else if ('subgraph_url' in schema || 'graphref' in schema) {
-      return fail(`${key}.schema`, 'uses introspection or GraphOS; this tool runs offline and needs `file` or `sdl`');
+    } else if ('subgraph_url' in schema) {
+      const url = parseHttpUrl(schema.subgraph_url);
+      if (url === undefined) return fail(`${key}.schema.subgraph_url`, 'must be an http(s) URL of a running subgraph');
+      const headers = schema.introspection_headers ?? {};
+      if (!isMap(headers) || !Object.values(headers).every((value) => typeof value === 'string')) {
+        return fail(`${key}.schema.introspection_headers`, 'must map header names to strings');
+      }
+      source = { kind: 'remote', url, key: `${key}.schema.subgraph_url`, headers: headers as Record<string, string> };
+    } else if ('graphref' in schema) {
+      return fail(`${key}.schema`, 'reads from GraphOS; this tool needs `file`, `sdl` or `subgraph_url`');
     } else {
       return fail(`${key}.schema.file`, 'must be a path to the subgraph SDL');
     }
@@ -182,6 +232,16 @@ export function parseConfig(raw: unknown, configFile: string): Loaded<SchemaConf
       warnings: Object.freeze(warnings),
     }),
   );
+}
+
+function parseHttpUrl(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseBudget(value: unknown): Loaded<number | undefined> {

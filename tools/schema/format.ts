@@ -10,7 +10,7 @@ import type {
   SectionStatus,
 } from './report';
 
-export type OutputFormat = 'text' | 'json' | 'markdown';
+export type OutputFormat = 'text' | 'json' | 'markdown' | 'junit' | 'sarif';
 
 /** Terminal styling; every method is the identity when colour is off (not a TTY, or NO_COLOR is set). */
 export interface Style {

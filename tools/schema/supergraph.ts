@@ -1,6 +1,7 @@
 import { Supergraph, type Schema } from '@apollo/federation-internals';
 import { QueryPlanner } from '@apollo/query-planner';
 import { buildSchema, type GraphQLSchema } from 'graphql';
+import { withLinkedDirectiveTypesImported } from '../../lib/api-schema';
 import { inputError, loaded, readInputFile, type Loaded } from './input';
 
 /**
@@ -40,7 +41,8 @@ export function loadSchemaFile(file: string, what: string): Loaded<LoadedSchema>
 export function schemaFromSdl(sdl: string, origin: string, what: string): Loaded<LoadedSchema> {
   if (sdl.includes(JOIN_SPEC)) {
     try {
-      const supergraph = Supergraph.build(sdl);
+      // The API schema the gateway serves, so that diffs and validation see what clients see.
+      const supergraph = Supergraph.build(withLinkedDirectiveTypesImported(sdl));
       const apiSchema = supergraph.apiSchema();
       return loaded({
         origin,
