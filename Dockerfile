@@ -12,6 +12,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm ci needs every workspace's manifest (and the bin files it links) to match the lock file.
+COPY packages/federation-schema/package.json packages/federation-schema/bin.js ./packages/federation-schema/
+COPY packages/federation-gateway/package.json packages/federation-gateway/bin.js ./packages/federation-gateway/
 
 FROM toolchain AS build
 RUN npm ci --no-fund --no-audit
