@@ -11,8 +11,12 @@ const COLOURS: Record<TargetName, string> = {
   'ours-default': '#08519c',
   'ours-nolimits': '#3182bd',
   'ours-tracing': '#9ecae1',
+  'ours-off-2w': '#c6dbef',
+  'ours-default-2w': '#084594',
   'apollo-gateway': '#e6550d',
   'hive-gateway': '#31a354',
+  'hive-gateway-rust': '#74c476',
+  'hive-gateway-rust-dedup': '#006d2c',
   'subgraph-direct': '#9e9e9e',
   limit: '#252525',
 };

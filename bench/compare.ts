@@ -85,6 +85,16 @@ export function graphQLErrorsOf(response: unknown): string[] {
   });
 }
 
+/** The `extensions.code` of each GraphQL error in a parsed response (undefined for an error without one). */
+export function graphQLErrorCodesOf(response: unknown): (string | undefined)[] {
+  const errors = isPlainObject(response) ? response.errors : undefined;
+  if (!Array.isArray(errors)) return [];
+  return errors.map((error) => {
+    const extensions = isPlainObject(error) && isPlainObject(error.extensions) ? error.extensions : undefined;
+    return extensions && typeof extensions.code === 'string' ? extensions.code : undefined;
+  });
+}
+
 /**
  * A cheap test on a raw response body for the load loop, where parsing every body would cost more CPU than
  * some targets spend answering it. `"errors":` can only appear unescaped as a key: inside a JSON string the

@@ -12,7 +12,7 @@
  * Every load is bounded twice: by its duration and by a cap on responses.
  */
 import autocannon from 'autocannon';
-import { bodyHasGraphQLErrors } from './compare';
+import { bodyHasGraphQLErrors, graphQLErrorCodesOf } from './compare';
 import { percentile } from './stats';
 import type { LoadFigures } from './summary';
 import type { BenchRequest } from './workloads';
@@ -27,6 +27,13 @@ export interface LoadOptions {
    */
   signsEachRequest?: boolean;
   requests: readonly BenchRequest[];
+  /**
+   * When set, every request sent is the next this makes (its own body and caller), instead of the connections
+   * cycling through `requests`.
+   */
+  traffic?: () => BenchRequest;
+  /** GraphQL error codes counted as expected answers rather than errors (e.g. OUT_OF_STOCK). */
+  expectedErrorCodes?: readonly string[];
   connections: number;
   /** A request slower than this counts as a timeout (a transport error). */
   timeoutSeconds?: number;
@@ -61,22 +68,37 @@ function start(options: LoadOptions, durationSeconds: number, onBody: (status: n
     fail = reject;
   });
   const path = new URL(options.url).pathname;
+  const headersOf = (request: BenchRequest) => ({ ...options.headers(request.body), ...request.headers });
+  const { traffic } = options;
+  const requests: autocannon.Request[] = traffic
+    ? [
+        {
+          method: 'POST',
+          path,
+          onResponse: onBody,
+          setupRequest: (built: autocannon.Request) => {
+            const request = traffic();
+            return { ...built, headers: headersOf(request), body: request.body };
+          },
+        },
+      ]
+    : options.requests.map((request) => ({
+        method: 'POST',
+        path,
+        headers: headersOf(request),
+        body: request.body,
+        onResponse: onBody,
+        ...(options.signsEachRequest
+          ? { setupRequest: (built: autocannon.Request) => ({ ...built, headers: headersOf(request) }) }
+          : {}),
+      }));
   const instance = autocannon(
     {
       url: options.url,
       connections: options.connections,
       duration: durationSeconds,
       timeout: options.timeoutSeconds ?? 10,
-      requests: options.requests.map((request) => ({
-        method: 'POST',
-        path,
-        headers: options.headers(request.body),
-        body: request.body,
-        onResponse: onBody,
-        ...(options.signsEachRequest
-          ? { setupRequest: (built: autocannon.Request) => ({ ...built, headers: options.headers(request.body) }) }
-          : {}),
-      })),
+      requests,
     },
     (error, result) => (error ? fail(error) : finish(result)),
   );
@@ -106,6 +128,7 @@ export async function measureWindow(options: LoadOptions, window: WindowOptions)
   let open = false;
   let allResponses = 0;
   let graphqlErrors = 0;
+  let expectedErrors = 0;
   let non2xx = 0;
   let transportErrors = 0;
   let responses = 0;
@@ -113,9 +136,12 @@ export async function measureWindow(options: LoadOptions, window: WindowOptions)
   // The load outlasts the window by a margin, so it is still running when the window closes.
   const margin = 5;
   const longest = Math.max(window.leadSeconds, window.maxLeadSeconds) + Math.max(window.windowSeconds, window.maxWindowSeconds);
+  const expected = new Set(options.expectedErrorCodes ?? []);
   const { instance, done } = start(options, longest + margin, (status, body) => {
     // Non-2xx are counted from the response event; a 2xx carrying GraphQL errors is counted here.
-    if (open && status >= 200 && status < 300 && bodyHasGraphQLErrors(body)) graphqlErrors++;
+    if (!open || status < 200 || status >= 300 || !bodyHasGraphQLErrors(body)) return;
+    if (expected.size > 0 && onlyExpectedErrors(body, expected)) expectedErrors++;
+    else graphqlErrors++;
   });
   instance.on('response', (_client: unknown, status: number, _bytes: number, responseTimeMs: number) => {
     allResponses++;
@@ -154,6 +180,19 @@ export async function measureWindow(options: LoadOptions, window: WindowOptions)
     latencyMaxMs: sorted.at(-1) ?? null,
     non2xx,
     graphqlErrors,
+    ...(expected.size > 0 ? { expectedErrors } : {}),
     transportErrors,
   };
+}
+
+/** True when every error in the body carries one of the expected codes (parsed only for bodies with errors). */
+function onlyExpectedErrors(body: string, expected: ReadonlySet<string>): boolean {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return false;
+  }
+  const codes = graphQLErrorCodesOf(parsed);
+  return codes.length > 0 && codes.every((code) => code !== undefined && expected.has(code));
 }

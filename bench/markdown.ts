@@ -7,7 +7,7 @@ import {
   formatRatio,
   formatRps,
 } from './format';
-import type { BenchReport, Ratio, TargetSummary } from './summary';
+import { memoryFlags, OUR_RSS_LIMIT_MB, type BenchReport, type Ratio, type TargetSummary } from './summary';
 import { BASELINE_TARGET } from './targets/catalog';
 
 const COLUMNS = [
@@ -35,13 +35,14 @@ const REDIS_NOTE_MS = 0.05;
 const RIGHT_ALIGNED = new Set<string>(COLUMNS.slice(1, 12));
 
 function formatErrors(errors: TargetSummary['errors']): string {
-  if (errors.total === 0) return '0';
+  const expected = errors.expected ? ` (+${errors.expected} expected)` : '';
+  if (errors.total === 0) return `0${expected}`;
   const parts = [
     errors.non2xx > 0 ? `non-2xx ${errors.non2xx}` : '',
     errors.graphql > 0 ? `GraphQL ${errors.graphql}` : '',
     errors.transport > 0 ? `transport ${errors.transport}` : '',
   ].filter(Boolean);
-  return `${errors.total} (${parts.join(', ')})`;
+  return `${errors.total} (${parts.join(', ')})${expected}`;
 }
 
 function formatRoundRatio(ratio: Ratio): string {
@@ -96,15 +97,32 @@ export function renderMarkdown(report: BenchReport): string {
     'RPS, latencies and per-request figures are medians across rounds; ratios are taken within each round, then ' +
       'the median (per-round values in brackets). Latencies are of 2xx responses. CPU and RSS are the serving ' +
       "process's: the gateway, the subgraph for subgraph-direct, the bare server for limit. The subgraph columns " +
-      'count the HTTP requests, entity representations and SQL statements that reached the three subgraphs per ' +
+      "count the HTTP requests, entity representations and SQL statements that reached the workload's subgraphs per " +
       `client request. A check compares each query's answer (parsed JSON) with ours-off's, ` +
       `${settings.warmupSeconds > 0 ? 'before and after the warm-up' : 'before and after the load'}; ` +
       'mutations are only checked for errors.',
   ];
   for (const workload of report.workloads) {
     lines.push('', `## ${workload.name}`, '', `${workload.description}. Subgraph-direct: ${workload.direct}.`, '');
-    const rows = report.summary.filter((summary) => summary.workload === workload.name).map(row);
-    lines.push(...table(rows));
+    const summaries = report.summary.filter((summary) => summary.workload === workload.name);
+    lines.push(...table(summaries.map(row)));
+    // Every table says what each target had on: a ratio means nothing without it.
+    lines.push('', 'Mechanisms on:');
+    for (const { target } of summaries) {
+      const described = report.targets.find((t) => t.name === target);
+      lines.push(`- ${target}: ${described?.mechanisms ?? described?.description ?? 'not described'}`);
+    }
+  }
+  const measuredOurs = report.summary.filter((summary) => summary.target.startsWith('ours-') && summary.peakRssMB != null);
+  if (measuredOurs.length > 0) {
+    const flags = memoryFlags(report.summary);
+    lines.push(
+      '',
+      flags.length === 0
+        ? `Memory: every configuration of ours peaked under ${OUR_RSS_LIMIT_MB} MB RSS under load.`
+        : `Memory: **above ${OUR_RSS_LIMIT_MB} MB** peak RSS under load: ` +
+            `${flags.map((flag) => `${flag.workload} / ${flag.target} ${Math.round(flag.peakRssMB)} MB`).join(', ')}.`,
+    );
   }
   if (report.goals.length > 0) {
     lines.push('', '## Targets for the deep workload (reported, not asserted)', '');

@@ -23,7 +23,8 @@ import { measureWindow, warmUp } from './load';
 import { machineFacts } from './machine';
 import { renderMarkdown } from './markdown';
 import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './options';
-import { findProcessesByName, readCpuMs, readCpuMsIfRunning, readMachineBusyMs, samplePeakRss } from './proc';
+import { findProcessesByName, readCpuMs, readCpuMsIfRunning, readMachineBusyMs } from './proc';
+import { readTreeCpuMs, sampleTreePeakRss } from './process-tree';
 import {
   answersGet,
   answersGraphQL,
@@ -37,9 +38,11 @@ import { counterDelta, readSubgraphCounters, type SubgraphCounters } from './pro
 import { perRequest } from './stats';
 import { evaluateGoals, summarise, type BenchReport, type RunRecord } from './summary';
 import { benchCallerHeaders } from './targets/caller';
-import { REFERENCE_TARGET, TARGET_DESCRIPTIONS, type TargetName } from './targets/catalog';
+import { REFERENCE_TARGET, TARGET_DESCRIPTIONS, TARGET_MECHANISMS, type TargetName } from './targets/catalog';
 import { startOtlpSink, type OtlpSink } from './otlp-sink';
-import { createWorkloads, type BenchRequest, type Workload } from './workloads';
+import { createWorkloads, type BenchRequest, type Workload, type WorkloadGraph } from './workloads';
+import { startStaticGraph, STATIC_GRAPH_GATEWAY_ENV, type RunningSubgraph, type StaticGraph } from './static-graph/processes';
+import { ensureRealisticCallers } from './realistic-callers';
 import { messageOf } from '../lib/errors';
 
 /** Fixed bench-only secrets: every process runs with NODE_ENV=production, which refuses the development ones. */
@@ -92,6 +95,11 @@ async function post(
   return { status: response.status, text, value };
 }
 
+/** What tells two check requests apart: the body, and the caller when the request carries its own. */
+function requestKey(request: BenchRequest): string {
+  return request.headers?.authorization ? `${request.headers.authorization}\n${request.body}` : request.body;
+}
+
 /** Where a target is asked, what it is sent, and which process serves it. */
 interface Endpoint {
   url: string;
@@ -128,7 +136,12 @@ class Bench {
     'content-type': 'application/json',
     ...benchCallerHeaders(SERVICE_SECRET, body),
   });
-  private readonly workloads = createWorkloads({ orderSku: ORDER_SKU });
+  private readonly workloads = createWorkloads({ orderSku: ORDER_SKU, jwtSecret: JWT_SECRET });
+  /** The shop's supergraph file for this run, and the static graph once a workload needs it. */
+  private shopSupergraph: string | undefined;
+  private staticGraph: StaticGraph | undefined;
+  /** Which supergraph the running targets serve; they are restarted when the next workload needs the other. */
+  private graph: WorkloadGraph | undefined;
   /** Redis serves ours-default's cache and the subgraphs' change events: its CPU is read, not counted as "other". */
   private readonly redisPids = findProcessesByName('redis-server');
 
@@ -181,7 +194,40 @@ class Bench {
     });
     const file = path.join(this.tempDir, 'supergraph.graphql');
     fs.writeFileSync(file, rewritten);
+    this.shopSupergraph = file;
     return file;
+  }
+
+  /** The subgraphs behind the graph the targets serve now: the bench reads their counters and CPU. */
+  private currentSubgraphs(): Map<string, RunningSubgraph> {
+    return this.graph === 'static' && this.staticGraph ? this.staticGraph.subgraphs : this.subgraphs;
+  }
+
+  /**
+   * Points every target at `graph`'s supergraph: stops the running targets and starts them again on the other
+   * supergraph when the graph changes (the four foreign subgraphs start the first time they are needed).
+   */
+  private async useGraph(graph: WorkloadGraph): Promise<void> {
+    if (this.graph === graph) return;
+    if (this.graph !== undefined) {
+      progress(`restarting the targets on the ${graph === 'static' ? 'four-subgraph' : "shop's"} supergraph`);
+      await Promise.all([...this.targets.values()].map((target) => target.process.stop()));
+      this.targets.clear();
+      this.startErrors.clear();
+      this.references.clear();
+      await this.flushRedis().catch(() => undefined);
+    }
+    if (graph === 'static' && !this.staticGraph) {
+      this.staticGraph = await startStaticGraph({
+        distRoot,
+        env: this.baseEnv(),
+        dir: this.tempDir,
+        timeoutMs: STARTUP_TIMEOUT_MS,
+      });
+      progress(`static subgraphs ready: ${[...this.staticGraph.subgraphs.keys()].join(', ')}`);
+    }
+    this.graph = graph;
+    await this.startTargets(graph === 'static' ? this.staticGraph!.supergraph : this.shopSupergraph!);
   }
 
   async flushRedis(): Promise<void> {
@@ -209,12 +255,13 @@ class Bench {
         RATE_LIMIT_PER_MINUTE: '100000000',
         RATE_LIMIT_BURST: '1000000',
         RATE_LIMIT_MUTATIONS_PER_MINUTE: '100000000',
+        ...(this.graph === 'static' ? STATIC_GRAPH_GATEWAY_ENV : {}),
         ...extra,
       },
     });
-    const baseline = (file: string) => ({
+    const baseline = (file: string, extra: string[] = []) => ({
       entry: path.join(distRoot, 'bench', 'targets', file),
-      args: ['--port', String(port), '--supergraph', supergraph, '--service-secret', SERVICE_SECRET],
+      args: ['--port', String(port), '--supergraph', supergraph, '--service-secret', SERVICE_SECRET, '--jwt-secret', JWT_SECRET, ...extra],
       env: this.baseEnv(),
     });
     const sink = target === 'ours-tracing' ? (this.otlpSink ??= await startOtlpSink()) : undefined;
@@ -229,10 +276,24 @@ class Bench {
           return ourGateway({ REDIS_URL, DOCUMENT_LIMITS: 'false', COST_LIMIT: 'false', RATE_LIMIT: 'false' });
         case 'ours-tracing':
           return ourGateway({ REDIS_URL, OTEL_EXPORTER_OTLP_ENDPOINT: sink!.url, OTEL_TRACES_SAMPLER: 'always_on' });
+        case 'ours-off-2w':
+          return ourGateway({
+            GATEWAY_WORKERS: '2',
+            BATCHING: 'true',
+            DEDUP_INFLIGHT: 'false',
+            DEDUP_INBOUND: 'off',
+            ENTITY_CACHE: 'false',
+          });
+        case 'ours-default-2w':
+          return ourGateway({ REDIS_URL, GATEWAY_WORKERS: '2' });
         case 'apollo-gateway':
           return baseline('apollo-gateway.js');
         case 'hive-gateway':
           return baseline('hive-gateway.js');
+        case 'hive-gateway-rust':
+          return baseline('hive-gateway.js', ['--planner', 'rust']);
+        case 'hive-gateway-rust-dedup':
+          return baseline('hive-gateway.js', ['--planner', 'rust', '--inbound-dedup']);
         case 'limit':
           return { entry: path.join(distRoot, 'bench', 'targets', 'limit.js'), args: ['--port', String(port)], env: this.baseEnv() };
       }
@@ -265,12 +326,12 @@ class Bench {
 
   /** The reference's answer to `request`; re-read every time for a stateful workload. */
   private async referenceAnswer(workload: Workload, request: BenchRequest): Promise<Answer> {
-    const cached = this.references.get(request.body);
+    const cached = this.references.get(requestKey(request));
     if (cached && !workload.stateful) return cached;
     const reference = this.targets.get(REFERENCE_TARGET)!;
-    const answer = await post(reference.url, this.gatewayHeaders, request.body);
+    const answer = await post(reference.url, { ...this.gatewayHeaders, ...request.headers }, request.body);
     // A failed answer is not kept: the next check asks again rather than comparing everyone with a failure.
-    if (answer.status === 200 && graphQLErrorsOf(answer.value).length === 0) this.references.set(request.body, answer);
+    if (answer.status === 200 && graphQLErrorsOf(answer.value).length === 0) this.references.set(requestKey(request), answer);
     return answer;
   }
 
@@ -282,15 +343,20 @@ class Bench {
 
   private endpoint(target: TargetName, workload: Workload): Endpoint {
     if (target === 'subgraph-direct') {
-      const subgraph = this.subgraphs.get(workload.direct.subgraph)!;
+      const { direct } = workload;
+      if (!direct) throw new Error(`not applicable: ${workload.name} has no single-subgraph equivalent`);
+      const subgraph = this.currentSubgraphs().get(direct.subgraph)!;
       return {
         url: subgraph.url,
         headers: this.directHeaders,
         signsEachRequest: true,
-        requests: workload.direct.requests,
+        requests: direct.requests,
         serverPid: subgraph.process.pid,
-        expected: async () => workload.direct.expected((await this.referenceAnswer(workload, this.firstQuery(workload))).value),
+        expected: async () => direct.expected((await this.referenceAnswer(workload, this.firstQuery(workload))).value),
       };
+    }
+    if (target === 'limit' && workload.traffic) {
+      throw new Error(`not applicable: ${workload.name}'s requests are made as it runs, the limit server knows no answers to them`);
     }
     const running = this.targets.get(target);
     if (!running) throw new Error(this.startErrors.get(target) ?? 'not started');
@@ -317,7 +383,8 @@ class Bench {
         if (reply.status !== 204) throw new Error(`limit server refused its answers: HTTP ${reply.status}`);
       };
     }
-    if ((target === 'ours-default' || target === 'ours-nolimits' || target === 'ours-tracing') && workload.stateful) {
+    const onRedis: TargetName[] = ['ours-default', 'ours-nolimits', 'ours-tracing', 'ours-default-2w'];
+    if (onRedis.includes(target) && workload.stateful) {
       // Orders placed and stock restocked through the other targets bypass this gateway's entity cache; start
       // it empty so its answers reflect only what it saw itself (the warm-up fills it again).
       endpoint.prepare = () => this.flushRedis();
@@ -328,11 +395,11 @@ class Bench {
   /** Sends each distinct request once: 2xx, no GraphQL errors, and for queries the reference's answer. */
   private async check(endpoint: Endpoint, when: string): Promise<string[]> {
     const problems: string[] = [];
-    const distinct = new Map(endpoint.requests.map((request) => [request.body, request]));
+    const distinct = new Map(endpoint.requests.map((request) => [requestKey(request), request]));
     for (const request of distinct.values()) {
       try {
         const expected = request.kind === 'query' ? await endpoint.expected(request) : undefined;
-        const answer = await post(endpoint.url, endpoint.headers, request.body);
+        const answer = await post(endpoint.url, (body) => ({ ...endpoint.headers(body), ...request.headers }), request.body);
         if (answer.status < 200 || answer.status >= 300) {
           problems.push(`${when}: ${request.kind} answered HTTP ${answer.status}: ${answer.text.slice(0, 160)}`);
           continue;
@@ -358,11 +425,10 @@ class Bench {
     return this.redisPids.reduce((total, pid) => total + readCpuMsIfRunning(pid), 0);
   }
 
-  private async readSubgraphs(): Promise<{ counters: Record<SubgraphName, SubgraphCounters>; cpuMs: number }> {
-    const counters = {} as Record<SubgraphName, SubgraphCounters>;
+  private async readSubgraphs(): Promise<{ counters: Record<string, SubgraphCounters>; cpuMs: number }> {
+    const counters: Record<string, SubgraphCounters> = {};
     let cpuMs = 0;
-    for (const name of SUBGRAPH_NAMES) {
-      const subgraph = this.subgraphs.get(name)!;
+    for (const [name, subgraph] of this.currentSubgraphs()) {
       counters[name] = await readSubgraphCounters(subgraph.metricsUrl);
       cpuMs += readCpuMs(subgraph.process.pid);
     }
@@ -409,6 +475,9 @@ class Bench {
         headers: endpoint.headers,
         signsEachRequest: endpoint.signsEachRequest,
         requests: endpoint.requests,
+        // A fresh sequence for every target: each is offered the same (seeded) requests.
+        traffic: workload.traffic && target !== 'subgraph-direct' ? workload.traffic() : undefined,
+        expectedErrorCodes: workload.expectedErrorCodes,
         connections: this.options.connections,
       };
 
@@ -432,7 +501,8 @@ class Bench {
       let machineAfter = 0;
       let windowStarted = 0;
       let windowMs = 0;
-      let rss: ReturnType<typeof samplePeakRss> | undefined;
+      // The target's process and those below it: a gateway with GATEWAY_WORKERS is a primary and its workers.
+      let rss: ReturnType<typeof sampleTreePeakRss> | undefined;
       let peakRss = 0;
       const pid = endpoint.serverPid;
       const { connections, leadSeconds, durationSeconds } = this.options;
@@ -446,12 +516,12 @@ class Bench {
         maxWindowSeconds: 2 * durationSeconds,
         onOpen: async () => {
           before = await this.readSubgraphs();
-          serverBefore = readCpuMs(pid);
+          serverBefore = readTreeCpuMs(pid);
           benchBefore = process.cpuUsage();
           machineBefore = readMachineBusyMs();
           redisBefore = this.redisCpuMs();
           windowStarted = performance.now();
-          rss = samplePeakRss(pid);
+          rss = sampleTreePeakRss(pid);
         },
         onClose: async () => {
           peakRss = rss?.stop() ?? 0;
@@ -459,14 +529,14 @@ class Bench {
           redisAfter = this.redisCpuMs();
           windowMs = performance.now() - windowStarted;
           benchCpu = process.cpuUsage(benchBefore);
-          serverAfter = readCpuMs(pid);
+          serverAfter = readTreeCpuMs(pid);
           after = await this.readSubgraphs();
         },
       });
       if (!before || !after) throw new Error('the timed window did not complete');
 
-      const totals = {} as Record<SubgraphName, SubgraphCounters>;
-      for (const name of SUBGRAPH_NAMES) totals[name] = counterDelta(before.counters[name], after.counters[name]);
+      const totals: Record<string, SubgraphCounters> = {};
+      for (const name of Object.keys(after.counters)) totals[name] = counterDelta(before.counters[name]!, after.counters[name]!);
       const all = Object.values(totals);
       const served = figures.requests;
       record.load = figures;
@@ -542,6 +612,11 @@ class Bench {
     const { rounds, targets } = this.options;
     for (const name of this.options.workloads) {
       const workload = this.workloads[name];
+      await this.useGraph(workload.graph ?? 'shop');
+      if (workload.name === 'realistic') {
+        const created = await ensureRealisticCallers(this.subgraphs.get('users')!.url, this.directHeaders);
+        if (created > 0) progress(`created ${created} users for the realistic workload's callers`);
+      }
       if (workload.name === 'mixed') {
         await this.ensureStock();
         await this.sampleMutations(workload);
@@ -585,6 +660,7 @@ class Bench {
     await Promise.all([
       ...[...this.targets.values()].map((target) => stop(target.process)),
       ...[...this.subgraphs.values()].map((subgraph) => stop(subgraph.process)),
+      ...[...(this.staticGraph?.subgraphs.values() ?? [])].map((subgraph) => stop(subgraph.process)),
     ]);
     if (this.otlpSink) {
       // Read after ours-tracing stopped, which flushed its last spans.
@@ -623,7 +699,9 @@ async function main(): Promise<number> {
     throw error;
   }
   // Nothing here may run unbounded: a stuck run is stopped, and its processes with it.
-  const budgetMinutes = options.mode === 'quick' ? 6 : 45;
+  // 10 s per timed window quick, 30 s full (warm-up, checks, window, quiet), never less than the old flat bounds.
+  const windows = options.workloads.length * options.targets.length * options.rounds;
+  const budgetMinutes = Math.ceil(Math.max(options.mode === 'quick' ? 6 : 45, (windows * (options.mode === 'quick' ? 10 : 30)) / 60));
   setTimeout(() => {
     progress(`stopping: the run took longer than ${budgetMinutes} minutes`);
     killStartedProcesses();
@@ -640,7 +718,7 @@ async function main(): Promise<number> {
   let runs: RunRecord[];
   try {
     await bench.startSubgraphs();
-    const supergraph = bench.writeSupergraph();
+    bench.writeSupergraph();
     try {
       await bench.flushRedis();
     } catch (error) {
@@ -648,7 +726,7 @@ async function main(): Promise<number> {
       bench.note(message);
       progress(message);
     }
-    await bench.startTargets(supergraph);
+    // The targets start in run(), on the supergraph of the first workload's graph.
     runs = await bench.run();
   } finally {
     await bench.stop();
@@ -656,7 +734,7 @@ async function main(): Promise<number> {
 
   const finishedAt = new Date();
   const summary = summarise(runs, options.workloads, options.targets, options.rounds);
-  const workloads = createWorkloads({ orderSku: ORDER_SKU });
+  const workloads = createWorkloads({ orderSku: ORDER_SKU, jwtSecret: JWT_SECRET });
   const report: BenchReport = {
     schemaVersion: 1,
     startedAt: startedAt.toISOString(),
@@ -675,11 +753,15 @@ async function main(): Promise<number> {
       targets: options.targets,
       workloads: options.workloads,
     },
-    targets: options.targets.map((name) => ({ name, description: TARGET_DESCRIPTIONS[name] })),
+    targets: options.targets.map((name) => ({
+      name,
+      description: TARGET_DESCRIPTIONS[name],
+      mechanisms: TARGET_MECHANISMS[name] ?? TARGET_DESCRIPTIONS[name],
+    })),
     workloads: options.workloads.map((name) => ({
       name,
       description: workloads[name].description,
-      direct: `${workloads[name].direct.subgraph}: ${workloads[name].direct.description}`,
+      direct: workloads[name].direct ? `${workloads[name].direct.subgraph}: ${workloads[name].direct.description}` : 'none',
       requests: [...new Map(workloads[name].requests.map((r) => [r.body, { kind: r.kind, body: r.body }])).values()],
     })),
     runs,

@@ -3,7 +3,6 @@
  * the round-by-round ratios against Apollo Gateway and against the limit. This is the JSON file's shape
  * (documented in bench/README.md); the Markdown table and the SVG chart are rendered from it.
  */
-import type { SubgraphName } from '../lib/config';
 import { formatMs } from './format';
 import type { SubgraphCounters } from './prometheus';
 import { maximum, median, roundRatios, sum } from './stats';
@@ -20,8 +19,10 @@ export interface LoadFigures {
   latencyP99Ms: number | null;
   latencyMaxMs: number | null;
   non2xx: number;
-  /** 2xx responses whose body carries a GraphQL `errors` array. */
+  /** 2xx responses whose body carries a GraphQL `errors` array (other than only expected business errors). */
   graphqlErrors: number;
+  /** 2xx responses whose only errors are the workload's expected business errors (OUT_OF_STOCK); not errors. */
+  expectedErrors?: number;
   /** Connection errors and timeouts. */
   transportErrors: number;
 }
@@ -46,7 +47,8 @@ export interface RunRecord {
     sqlStatementsPerRequest: number | null;
     /** CPU of the three subgraph processes together. */
     cpuMsPerRequest: number | null;
-    totals: Record<SubgraphName, SubgraphCounters>;
+    /** By subgraph name: the shop's three, or the four static ones of the four-subgraph workload. */
+    totals: Record<string, SubgraphCounters>;
   };
   /** CPU the bench itself spent generating load (autocannon runs in the bench process). */
   loadGeneratorCpuMsPerRequest?: number | null;
@@ -72,7 +74,8 @@ export interface TargetSummary {
   rps: number | null;
   p50Ms: number | null;
   p99Ms: number | null;
-  errors: { non2xx: number; graphql: number; transport: number; total: number };
+  /** `expected`: responses whose only errors were the workload's business errors; not in `total`. */
+  errors: { non2xx: number; graphql: number; transport: number; total: number; expected?: number };
   serverCpuMsPerRequest: number | null;
   peakRssMB: number | null;
   subgraphHttpRequestsPerRequest: number | null;
@@ -129,7 +132,8 @@ export interface BenchReport {
   wallSeconds: number;
   machine: MachineFacts;
   settings: BenchSettings;
-  targets: { name: TargetName; description: string }[];
+  /** `mechanisms`: which of batching, dedup and caches the target had on (from the catalog). */
+  targets: { name: TargetName; description: string; mechanisms?: string }[];
   workloads: { name: WorkloadName; description: string; direct: string; requests: { kind: string; body: string }[] }[];
   runs: RunRecord[];
   summary: TargetSummary[];
@@ -176,6 +180,9 @@ export function summarise(
         graphql: sum(loads.map((load) => load.graphqlErrors)),
         transport: sum(loads.map((load) => load.transportErrors)),
       };
+      const expectedErrors = loads.some((load) => load.expectedErrors !== undefined)
+        ? { expected: sum(loads.map((load) => load.expectedErrors ?? 0)) }
+        : {};
       summaries.push({
         workload,
         target,
@@ -183,7 +190,7 @@ export function summarise(
         rps: median(rps),
         p50Ms: median(loads.map((load) => load.latencyP50Ms)),
         p99Ms: median(loads.map((load) => load.latencyP99Ms)),
-        errors: { ...errors, total: errors.non2xx + errors.graphql + errors.transport },
+        errors: { ...errors, total: errors.non2xx + errors.graphql + errors.transport, ...expectedErrors },
         serverCpuMsPerRequest: median(measured.map((run) => run.server?.cpuMsPerRequest)),
         peakRssMB: maximum(measured.map((run) => run.server?.peakRssMB)),
         subgraphHttpRequestsPerRequest: median(measured.map((run) => run.subgraphs?.httpRequestsPerRequest)),
@@ -245,4 +252,21 @@ export function evaluateGoals(summary: readonly TargetSummary[]): Goal[] {
     });
   }
   return goals;
+}
+
+/** Issue 16's memory bound: peak RSS under load of every configuration of ours. */
+export const OUR_RSS_LIMIT_MB = 250;
+
+export interface MemoryFlag {
+  workload: WorkloadName;
+  target: TargetName;
+  peakRssMB: number;
+}
+
+/** Our configurations (targets named `ours-*`) whose peak RSS went above the bound, worst first. */
+export function memoryFlags(summary: readonly TargetSummary[], limitMB = OUR_RSS_LIMIT_MB): MemoryFlag[] {
+  return summary
+    .filter((s) => s.target.startsWith('ours-') && s.peakRssMB != null && s.peakRssMB > limitMB)
+    .map((s) => ({ workload: s.workload, target: s.target, peakRssMB: s.peakRssMB! }))
+    .sort((a, b) => b.peakRssMB - a.peakRssMB);
 }

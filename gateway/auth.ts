@@ -21,8 +21,8 @@ export function createAuthenticator(
     issuer: jwt.issuer,
     audience: jwt.audience,
   });
-  return async function authenticate(req: http.IncomingMessage): Promise<Caller> {
-    const header = req.headers.authorization;
+  // The header's value alone: graphql-ws clients send it in their connection parameters instead.
+  const fromHeader = async (header: string | undefined): Promise<Caller> => {
     if (header === undefined || header === '') return ANONYMOUS;
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw new HttpError(401, 'UNAUTHENTICATED', 'Authorization header must be "Bearer <token>"');
@@ -40,4 +40,9 @@ export function createAuthenticator(
       throw error;
     }
   };
+  return Object.assign((req: http.IncomingMessage): Promise<Caller> => fromHeader(req.headers.authorization), {
+    fromHeader,
+  });
 }
+
+export type Authenticator = ReturnType<typeof createAuthenticator>;

@@ -13,6 +13,12 @@ const VALUE_FLAGS = [
   { flag: 'supergraph', value: '<file>', setting: 'SUPERGRAPH_PATH', meaning: 'the supergraph schema to serve' },
   { flag: 'port', value: '<n>', setting: 'GATEWAY_PORT', meaning: 'port to listen on (0: any free port)' },
   { flag: 'host', value: '<address>', setting: 'HOST', meaning: 'interface to listen on' },
+  {
+    flag: 'workers',
+    value: '<n|auto>',
+    setting: 'GATEWAY_WORKERS',
+    meaning: 'worker processes on the one port (auto: one per CPU)',
+  },
 ] as const;
 
 export type GatewayCommand =
@@ -32,6 +38,7 @@ export function parseGatewayArgs(argv: readonly string[], cwd: string): GatewayC
         supergraph: { type: 'string' },
         port: { type: 'string' },
         host: { type: 'string' },
+        workers: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -82,7 +89,8 @@ export function gatewayHelp(): string {
     ]),
   ];
   return [
-    'Usage: federation-gateway [--supergraph <file>] [--port <n>] [--host <address>] [--config <file.yaml>]',
+    'Usage: federation-gateway [--supergraph <file>] [--port <n>] [--host <address>] [--workers <n|auto>]',
+    '                          [--config <file.yaml>]',
     '',
     'A GraphQL federation gateway: serves the supergraph at /graphql, calling each subgraph at its routing URL.',
     '',

@@ -50,7 +50,11 @@ export function createInboundDeduplicator(mode: InboundDedup, metrics: GatewayMe
     if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return undefined;
     if (operationType(query, operationName ?? undefined) !== 'query') return undefined;
     const headers = SHAPING_HEADERS.map((name) => req.headers[name] ?? '');
-    return JSON.stringify([encodeCaller(caller) ?? '', query, operationName ?? null, variables ?? null, extensions ?? null, headers]);
+    // The caller and the document, length-prefixed, are as unambiguous as their JSON and cost no escaping of
+    // the document's quotes on every request; the rest stays JSON (`null` and `""` must differ).
+    const callerValue = encodeCaller(caller) ?? '';
+    const rest = JSON.stringify([operationName ?? null, variables ?? null, extensions ?? null, headers]);
+    return `${callerValue.length}:${callerValue}${query.length}:${query}${rest}`;
   }
 
   return {

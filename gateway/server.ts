@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type http from 'node:http';
 import { ApolloGateway } from '@apollo/gateway';
@@ -17,6 +16,7 @@ import {
   runGraphQL,
   sendJson,
   writeGraphQLResult,
+  type ListeningServer,
   type RouteHandler,
 } from '../lib/http';
 import { ANONYMOUS, callerHeaders } from '../lib/identity';
@@ -29,6 +29,9 @@ import { createCachePolicy, type CachePolicy } from './cache/policy';
 import { createMemoryCacheStore, createRedisCacheStore, type CacheStore } from './cache/store';
 import { newRequestStats, SubgraphDataSource, type GatewayContext } from './datasource';
 import { installPlanExecutor } from './execution/executor';
+import { DeferredDelivery, withDeferredDelivery } from './execution/defer';
+import { runApolloExecutorWithoutDefer, serveDeferDirective } from './execution/defer-schema';
+import { acceptsIncrementalDelivery, writeIncrementalResult } from './defer-transport';
 import { createExplorerRoutes, EXPLORER_ASSETS_PREFIX, EXPLORER_PATH } from './explorer/serve';
 import { isBareGet, landingPagePlugin, sendServiceInfo } from './landing-page';
 import { createCors } from './edge/cors';
@@ -44,9 +47,11 @@ import { createGatewayMetrics } from './metrics';
 import { watchSupergraph } from './supergraph-watch';
 import { createAccessLog } from './edge/access-log';
 import { manifestOperationNames } from './edge/trusted-documents';
+import { bearerMatches } from '../lib/bearer';
 import { METRICS_CONTENT_TYPE } from '../lib/metrics';
 import { unknownSubgraphUrlOverrides } from './subgraph-urls';
 import { withLinkedDirectiveTypesImported } from '../lib/api-schema';
+import { createRealtime } from './subscriptions/realtime';
 
 export interface GatewayServer {
   listener: http.RequestListener;
@@ -62,21 +67,21 @@ export interface GatewayServer {
    * `cause` (default `SIGHUP`) is logged with the outcome.
    */
   reloadSupergraph(cause?: string): void;
+  /**
+   * Serves subscriptions over graphql-ws on this listener's upgrade requests (SSE needs nothing more); the
+   * listener returned first ends them (1001 Going away) when closed. Use it in place of the one passed.
+   */
+  attach(listening: ListeningServer): ListeningServer;
   stop(): Promise<void>;
-}
-
-/** Constant-time comparison of an `Authorization: Bearer` header with the expected token. */
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const match = header === undefined ? null : /^Bearer\s+(\S+)$/i.exec(header);
-  if (!match) return false;
-  const given = crypto.createHash('sha256').update(match[1]!).digest();
-  const expected = crypto.createHash('sha256').update(token).digest();
-  return crypto.timingSafeEqual(given, expected);
 }
 
 export interface GatewayDependencies {
   /** Change events from subgraphs (Redis stream); evictions for writes that did not pass through this gateway. */
   changes?: ChangeSubscriber;
+  /** What `/metrics` serves instead of this gateway's own registry (a cluster worker: every worker's, summed). */
+  renderMetrics?: () => Promise<string>;
+  /** Added to `/healthz`'s answer (a cluster worker outside production: which worker and process answered). */
+  health?: Readonly<Record<string, string | number>>;
 }
 
 /**
@@ -129,7 +134,10 @@ export async function createGatewayServer(
   const usePolicy = (sdl: string) => {
     servedSdl = sdl;
     costModel = createCostModel(sdl, { defaultListSize: settings.cost.defaultListSize });
-    policy = createCachePolicy(sdl, settings.entityCache.ttlOverrides);
+    policy = createCachePolicy(sdl, settings.entityCache.ttlOverrides, {
+      maxAge: settings.entityCache.defaultMaxAge,
+      publicTypes: settings.entityCache.publicTypes,
+    });
     entityKeys = createEntityKeyIndex(sdl);
     entityCache = settings.entityCache.enabled
       ? createEntityCache({
@@ -180,11 +188,16 @@ export async function createGatewayServer(
       });
     },
     __exposeQueryPlanExperimental: settings.debugExtensions,
+    // Plans with Defer nodes, which our executor delivers incrementally (gateway/execution/defer.ts).
+    queryPlannerConfig: { incrementalDelivery: { enableDefer: true } },
     logger: gatewayLogger,
   });
+  serveDeferDirective(gateway);
 
   if (settings.planExecutor === 'waves') {
     installPlanExecutor(gateway, { logger, metrics, exposeQueryPlan: settings.debugExtensions });
+  } else {
+    runApolloExecutorWithoutDefer(gateway);
   }
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
@@ -239,12 +252,13 @@ export async function createGatewayServer(
       },
     });
   }
+  const formatError = maskUnexpectedErrors(config.development);
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     includeStacktraceInErrorResponses: config.development,
     // Our entry points own SIGTERM/SIGINT and the shutdown order; Apollo's own handler would race them.
     stopOnTerminationSignals: false,
-    formatError: maskUnexpectedErrors(config.development),
+    formatError,
     introspection: settings.introspection,
     persistedQueries: settings.persistedQueries ? { cache: persistedQueryCache(cacheStore) } : false,
     plugins,
@@ -268,6 +282,18 @@ export async function createGatewayServer(
   });
 
   const accessLog = createAccessLog({ logger, metrics, callerSalt: config.log.callerSalt });
+  // Subscriptions (graphql-ws, SSE) fed by the broker's events: gateway/subscriptions/.
+  const realtime = createRealtime({
+    config,
+    logger,
+    metrics,
+    apollo,
+    gateway,
+    edge,
+    authenticate,
+    evict: (changes) => cacheProxy.evict(changes),
+    paths: ['/', '/graphql'],
+  });
 
   // The request path, in order: who is calling, the body, then each edge duty (gateway/edge/*), then Apollo.
   const graphql: RouteHandler = tracedRoute(async (req, res) => {
@@ -276,7 +302,7 @@ export async function createGatewayServer(
       const caller = await authenticate(req);
       const body = await readGraphQLBody(req, settings.bodyLimitBytes);
       // One operation through the edge stages; admitted, it runs on Apollo (identical concurrent ones shared).
-      const admit = async (operation: unknown): Promise<Admission> => {
+      const admit = async (operation: unknown, delivery?: DeferredDelivery): Promise<Admission> => {
         const request: EdgeRequest = { req, caller, body: operation, params: graphQLParams(req, operation) };
         const rejection = await edge.check(request);
         access.operation(request);
@@ -290,13 +316,18 @@ export async function createGatewayServer(
         }
         const execute = () =>
           runGraphQL(apollo, req, operation, async () =>
-            access.context({
-              caller,
-              stats: { ...newRequestStats(), cost: request.cost },
-              trace: traceContextOf(req),
-            }),
+            withDeferredDelivery(
+              access.context({
+                caller,
+                stats: { ...newRequestStats(), cost: request.cost },
+                trace: traceContextOf(req),
+              }),
+              delivery,
+            ),
           );
-        return { kind: 'admitted', headers: request.headers ?? {}, run: () => inbound.run(req, operation, caller, execute) };
+        // A request that may stream has its own execution: a shared one would share only the first payload.
+        const run = () => (delivery ? execute() : inbound.run(req, operation, caller, execute));
+        return { kind: 'admitted', headers: request.headers ?? {}, run };
       };
       if (Array.isArray(body)) {
         writeGraphQLResult(
@@ -305,13 +336,16 @@ export async function createGatewayServer(
         );
         return;
       }
-      const admission = await admit(body);
+      const delivery = acceptsIncrementalDelivery(req.headers.accept) ? new DeferredDelivery() : undefined;
+      const admission = await admit(body, delivery);
       if (admission.kind === 'rejected') {
         writeGraphQLResult(res, access.answered(admission.result));
         return;
       }
       for (const [name, value] of Object.entries(admission.headers)) res.setHeader(name, value);
-      writeGraphQLResult(res, access.answered(await admission.run()));
+      const result = access.answered(await admission.run());
+      if (delivery?.started && result.status === 200) await writeIncrementalResult(res, result, delivery, formatError);
+      else writeGraphQLResult(res, result);
     } catch (error) {
       access.failed(error);
       throw error;
@@ -354,17 +388,19 @@ export async function createGatewayServer(
       );
       return;
     }
-    const body = await metrics.render();
+    const body = await (dependencies.renderMetrics ?? metrics.render)();
     res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
     res.end(body);
   };
   // A GET without a query gets what the gateway serves and where, rather than Apollo's CSRF refusal.
-  const graphqlOrInfo: RouteHandler = (req, res) =>
-    isBareGet(req, settings.explorer) ? sendServiceInfo(res, settings.explorer) : graphql(req, res);
+  const graphqlOrInfo: RouteHandler = async (req, res) => {
+    if (realtime.wantsEventStream(req)) return realtime.handleEventStream(req, res, await authenticate(req));
+    return isBareGet(req, settings.explorer) ? sendServiceInfo(res, settings.explorer) : graphql(req, res);
+  };
   const routes: Record<string, RouteHandler> = {
     '/': graphqlOrInfo,
     '/graphql': graphqlOrInfo,
-    '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+    '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok', ...dependencies.health }),
     '/readyz': readiness,
   };
   if (settings.metrics.public) routes['/metrics'] = metricsRoute;
@@ -436,8 +472,10 @@ export async function createGatewayServer(
         logger.error('supergraph reload failed; still serving the previous one', { cause, error: messageOf(error) });
       }
     },
+    attach: (listening) => realtime.attach(listening),
     async stop() {
       supergraphWatch?.close();
+      await realtime.close();
       await apollo.stop();
       // Independent clients, closed side by side: each bounds its own close, so one Redis that went away costs its
       // own timeout once rather than holding up the others.

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { closestName, parseSettingsFile } from './config-file';
 import { projectRoot } from './paths';
@@ -164,6 +165,11 @@ export interface Config {
   };
   gateway: {
     port: number;
+    /**
+     * Worker processes serving the one port (node:cluster), sharing nothing but Redis (GATEWAY_WORKERS: a number,
+     * or `auto` for one per CPU). Default 1: no cluster, the gateway runs in the process started.
+     */
+    workers: number;
     supergraphPath: string;
     /**
      * Reload the supergraph when its file's content changes (its directory is watched, so a Kubernetes ConfigMap
@@ -195,7 +201,18 @@ export interface Config {
      * operation), or `apollo`, Apollo Gateway's own executor. Unsupported plans always go to Apollo's.
      */
     planExecutor: PlanExecutorKind;
-    entityCache: { enabled: boolean; maxEntries: number; ttlOverrides: Record<string, number> };
+    entityCache: {
+      enabled: boolean;
+      maxEntries: number;
+      ttlOverrides: Record<string, number>;
+      /**
+       * maxAge (seconds) for object types without `@cacheControl`, which are otherwise not cached
+       * (ENTITY_CACHE_DEFAULT_MAX_AGE). Default 0: off. Such types are PRIVATE unless in `publicTypes`.
+       */
+      defaultMaxAge: number;
+      /** Types without `@cacheControl` whose entries every caller shares (ENTITY_CACHE_PUBLIC_TYPES). Default none. */
+      publicTypes: string[];
+    };
     persistedQueries: boolean;
     /** Allow `x-debug-plan` requests and the per-request fetch extension (on in development). */
     debugExtensions: boolean;
@@ -221,6 +238,8 @@ export interface Config {
     /** The explorer page and the Sandbox landing page (default: not in production). */
     explorer: boolean;
     cors: CorsConfig;
+    /** GraphQL subscriptions over graphql-ws and SSE on `/graphql` (gateway/subscriptions); they need Redis. */
+    subscriptions: SubscriptionsConfig;
     /** `/metrics`: on its own port when set (not the public one), and/or behind a bearer token. */
     metrics: {
       port: number | undefined;
@@ -233,6 +252,24 @@ export interface Config {
       operationNames: number;
     };
   };
+}
+
+export interface SubscriptionsConfig {
+  /** Serve subscriptions (SUBSCRIPTIONS). Default true. */
+  enabled: boolean;
+  /** Subscriptions one graphql-ws connection may hold at once (SUBSCRIPTIONS_MAX_PER_CONNECTION). Default 20. */
+  maxPerConnection: number;
+  /**
+   * Open graphql-ws connections and SSE streams per caller: a signed-in user, else the client address
+   * (SUBSCRIPTIONS_MAX_CONNECTIONS_PER_CALLER). Default 10.
+   */
+  maxConnectionsPerCaller: number;
+  /** graphql-ws ping interval; a client that misses a pong for as long is dropped (SUBSCRIPTIONS_HEARTBEAT_MS). Default 12,000. */
+  heartbeatMs: number;
+  /** Events waiting for one subscriber before it is dropped as a slow consumer (SUBSCRIPTIONS_MAX_QUEUED_EVENTS). Default 100. */
+  maxQueuedEvents: number;
+  /** Bytes waiting in one connection's socket before it is dropped as a slow consumer (SUBSCRIPTIONS_MAX_BUFFERED_BYTES). Default 1 MiB. */
+  maxBufferedBytes: number;
 }
 
 export const DEVELOPMENT_JWT_SECRET = 'development-only-jwt-secret-change-me';
@@ -316,6 +353,20 @@ class EnvReader {
     const parsed = Number(value);
     if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
       this.problems.push(`${name}: expected an integer from ${min} to ${max}, got '${value}'`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  /** An integer, or `auto` for `automatic` (say, one per CPU). */
+  integerOrAuto(name: string, fallback: number, min: number, max: number, automatic: number): number {
+    this.describe(name, `auto or an integer from ${min} to ${max}`, fallback);
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (value.toLowerCase() === 'auto') return automatic;
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      this.problems.push(`${name}: expected auto or an integer from ${min} to ${max}, got '${value}'`);
       return fallback;
     }
     return parsed;
@@ -703,6 +754,7 @@ function buildConfig(read: EnvReader): Readonly<Config> {
     redis: readRedis(read),
     gateway: {
       port: gatewayPort,
+      workers: read.integerOrAuto('GATEWAY_WORKERS', 1, 1, 256, os.availableParallelism()),
       supergraphPath: read.path('SUPERGRAPH_PATH', 'schema/supergraph.graphql'),
       supergraphWatch: read.boolean('SUPERGRAPH_WATCH', true),
       subgraphUrls,
@@ -723,6 +775,8 @@ function buildConfig(read: EnvReader): Readonly<Config> {
         enabled: read.boolean('ENTITY_CACHE', true),
         maxEntries: read.integer('ENTITY_CACHE_MAX_ENTRIES', 50_000, 0, 100_000_000),
         ttlOverrides,
+        defaultMaxAge: read.integer('ENTITY_CACHE_DEFAULT_MAX_AGE', 0, 0, 31_536_000),
+        publicTypes: typeNames(read, 'ENTITY_CACHE_PUBLIC_TYPES'),
       },
       persistedQueries: read.boolean('PERSISTED_QUERIES', true),
       debugExtensions: read.boolean('DEBUG_EXTENSIONS', nodeEnv === 'development'),
@@ -753,6 +807,14 @@ function buildConfig(read: EnvReader): Readonly<Config> {
       introspection: read.boolean('INTROSPECTION', !production),
       explorer: read.boolean('EXPLORER', !production),
       cors,
+      subscriptions: {
+        enabled: read.boolean('SUBSCRIPTIONS', true),
+        maxPerConnection: read.integer('SUBSCRIPTIONS_MAX_PER_CONNECTION', 20, 1, 10_000),
+        maxConnectionsPerCaller: read.integer('SUBSCRIPTIONS_MAX_CONNECTIONS_PER_CALLER', 10, 1, 1_000_000),
+        heartbeatMs: read.integer('SUBSCRIPTIONS_HEARTBEAT_MS', 12_000, 100, 600_000),
+        maxQueuedEvents: read.integer('SUBSCRIPTIONS_MAX_QUEUED_EVENTS', 100, 1, 1_000_000),
+        maxBufferedBytes: read.integer('SUBSCRIPTIONS_MAX_BUFFERED_BYTES', 1_048_576, 1024, 1_073_741_824),
+      },
       metrics: {
         port: metricsPort,
         token: metricsToken,
@@ -764,6 +826,18 @@ function buildConfig(read: EnvReader): Readonly<Config> {
   };
   if (read.problems.length > 0) throw new ConfigError(read.problems.map((problem) => read.attribute(problem)));
   return deepFreeze(config);
+}
+
+/** A comma-separated list of GraphQL type names (empty entries dropped). */
+function typeNames(read: EnvReader, name: string): string[] {
+  const names = (read.raw(name) ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  for (const typename of names)
+    if (!/^[_A-Za-z][_0-9A-Za-z]*$/.test(typename))
+      read.problems.push(`${name}: expected comma-separated type names, got '${typename}'`);
+  return names;
 }
 
 /** A comma-separated list of header names (empty entries dropped), lower-cased. */

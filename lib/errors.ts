@@ -42,6 +42,11 @@ export const ERROR_CODES = {
     meaning: 'several operations and no operationName, or an unknown operationName',
   },
   SUBSCRIPTION_OVER_HTTP: { status: 400, by: 'gateway', meaning: 'a subscription sent as a plain HTTP request' },
+  SUBSCRIPTION_LIMIT_EXCEEDED: {
+    status: 429,
+    by: 'gateway',
+    meaning: 'over SUBSCRIPTIONS_MAX_PER_CONNECTION, or an SSE stream over SUBSCRIPTIONS_MAX_CONNECTIONS_PER_CALLER',
+  },
   PERSISTED_QUERY_NOT_FOUND: {
     status: 400,
     by: 'gateway',
@@ -110,7 +115,7 @@ export const ERROR_CODES = {
   SERVICE_UNAVAILABLE: {
     status: 503,
     by: 'gateway, subgraphs',
-    meaning: 'a dependency is down (the JWKS endpoint, a database)',
+    meaning: 'a dependency is down (the JWKS endpoint, a database); a subscription on a gateway without Redis',
   },
   INTERNAL_SERVER_ERROR: {
     status: 500,

@@ -71,7 +71,9 @@ const ASYMMETRIC_ALGORITHMS = ['RS256', 'ES256', 'PS256', 'EdDSA'];
 type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<KeyLike | Uint8Array>;
 
 export function createJwtVerifier(options: JwtOptions) {
-  const secret = options.secret === undefined ? undefined : new TextEncoder().encode(options.secret);
+  // A KeyObject made once: given bytes, jose makes one on every verification (a measurable share of a
+  // request that is otherwise answered from a shared result).
+  const secret = options.secret === undefined ? undefined : crypto.createSecretKey(Buffer.from(options.secret, 'utf8'));
   const jwks = options.jwksUrl === undefined ? undefined : createJwksKeys(options.jwksUrl, options);
   const algorithms = [...(secret ? ['HS256'] : []), ...(jwks ? ASYMMETRIC_ALGORITHMS : [])];
   // jose checks `alg` against `algorithms` before it asks for a key, so each branch sees only its own algorithms.

@@ -7,6 +7,8 @@ export interface Logger {
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
   child(service: string): Logger;
+  /** Whether a line at `level` would be written: lets a caller skip building fields nobody reads. */
+  enabled?(level: LogLevel): boolean;
 }
 
 /** Where log lines go: pino's destination interface, one call per line (JSON, newline-terminated). */
@@ -82,6 +84,7 @@ function wrap(logger: pino.Logger, child: (service: string) => Logger): Logger {
     error: (message, fields) => (fields ? logger.error(fields, message) : logger.error(message)),
     // A new logger rather than pino's child: a child's bindings are appended, so `service` would appear twice.
     child,
+    enabled: (level) => logger.isLevelEnabled(level),
   };
 }
 
@@ -92,4 +95,5 @@ export const silentLogger: Logger = {
   warn: () => undefined,
   error: () => undefined,
   child: () => silentLogger,
+  enabled: () => false,
 };

@@ -10,7 +10,8 @@ import { collectDefaultMetrics, Registry, type Counter } from 'prom-client';
  * each behind per instance; and two servers in one process do share that process's CPU and memory.
  */
 let processMetrics: Registry | undefined;
-function processRegistry(): Registry {
+/** This process's own metrics (a cluster worker hands them to the primary with its gateway's, see gateway/cluster.ts). */
+export function processRegistry(): Registry {
   if (!processMetrics) {
     processMetrics = new Registry();
     collectDefaultMetrics({ register: processMetrics });

@@ -313,3 +313,15 @@ export async function stopTracingBy(deadline: number, logger: Pick<Logger, 'warn
   if (!(await stopTracing(deadline - Date.now())))
     logger.warn('tracing: the last spans were not exported before the shutdown deadline; dropped');
 }
+
+/**
+ * The operation name of a GraphQL request body: its `operationName`, else the name in its document (the
+ * gateway leaves `operationName` out of the `_entities` fetches it sends), for span attributes.
+ */
+export function operationNameOf(body: unknown): string | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const { operationName, query } = body as { operationName?: unknown; query?: unknown };
+  if (typeof operationName === 'string') return operationName;
+  if (typeof query !== 'string') return undefined;
+  return /^\s*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)/.exec(query)?.[1];
+}

@@ -1,5 +1,5 @@
 import { project, type Shape } from '../compare';
-import { compact, edgeNodes, graphqlRequest, userRepresentations, type Workload } from './workload';
+import { compact, edgeNodes, graphqlRequest, userRepresentations, type DirectRequests, type Workload } from './workload';
 
 /** Users (users), their orders (orders), the orders' products (inventory) and shipping (orders, @requires). */
 export const CROSS_SUBGRAPH_QUERY = compact(`
@@ -41,7 +41,7 @@ const DIRECT_SHAPE: Shape = {
   orders: { edges: { node: { id: true, totalCents: true, items: { quantity: true, product: { sku: true } } } } },
 };
 
-export function directCrossSubgraph(): Workload['direct'] {
+export function directCrossSubgraph(): DirectRequests {
   return {
     subgraph: 'orders',
     description: "orders `_entities` for the 10 users' orders and items",

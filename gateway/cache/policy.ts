@@ -17,11 +17,34 @@ import type { FetchShape } from '../fetch/document';
  * field returning an object type takes that type's policy, or its parent's when marked `inheritMaxAge`, or
  * else is not cacheable; a leaf field inherits its parent's. A fetch is cacheable for the smallest maxAge of
  * everything it selects, and is PRIVATE (per caller) if anything it selects is.
+ *
+ * Types that carry no `@cacheControl` at all (most supergraphs: nobody wrote the directive) get their maxAge from
+ * the settings instead: a `Type=seconds` override, else the default policy's maxAge (ENTITY_CACHE_DEFAULT_MAX_AGE)
+ * for every object and interface type but the root types. Their scope is then inferred, and conservatively: such
+ * a type is PRIVATE unless the operator lists it as public. The gateway cannot tell from a foreign supergraph
+ * what a subgraph answers differently per caller (authorization is decided inside the subgraphs, from the caller
+ * forwarded with every fetch), so keying per caller is the only rule that is never wrong; callers without a token
+ * all share one scope, so anonymous traffic still shares its entries. A type or field carrying an authorization
+ * directive (`@authenticated`, `@requiresScopes`, `@policy`) is reachable only by signed-in callers and is PRIVATE
+ * whatever the list says, unless its own `@cacheControl` names a scope. Where the SDL does decide (a field's own
+ * maxAge or `inheritMaxAge`), the settings' policy for the type it returns is not used.
  */
 interface Hint {
   maxAge?: number;
   private?: boolean;
   inheritMaxAge?: boolean;
+  /** The maxAge (and the inferred scope) came from the settings, not from the type's own `@cacheControl`. */
+  fromSettings?: boolean;
+  /** PRIVATE by the settings' rule for undeclared types (not listed public). */
+  inferredPrivate?: boolean;
+}
+
+/** How types without `@cacheControl` are cached (the settings' default policy). */
+export interface DefaultCachePolicy {
+  /** maxAge for object and interface types without `@cacheControl` (root types excepted); 0: not cached. */
+  maxAge?: number;
+  /** Types without `@cacheControl` whose cached entries are shared by every caller (PUBLIC); the others are PRIVATE. */
+  publicTypes?: readonly string[];
 }
 
 interface FieldInfo {
@@ -56,9 +79,17 @@ const MAX_POLICIES = 5_000;
 
 const namedType = (type: TypeNode): string => (type.kind === Kind.NAMED_TYPE ? type.name.value : namedType(type.type));
 
+const AUTHORIZATION_DIRECTIVES = new Set(['authenticated', 'requiresScopes', 'policy']);
+const requiresSignIn = (directives: readonly ConstDirectiveNode[] | undefined) =>
+  directives?.some((directive) => AUTHORIZATION_DIRECTIVES.has(directive.name.value)) ?? false;
+const declaresCacheControl = (directives: readonly ConstDirectiveNode[] | undefined) =>
+  directives?.some((directive) => directive.name.value === 'cacheControl') ?? false;
+
 function hintOf(directives: readonly ConstDirectiveNode[] | undefined): Hint {
   const directive = directives?.find((candidate) => candidate.name.value === 'cacheControl');
   const hint: Hint = {};
+  // Only signed-in callers reach it: never shared, unless its own @cacheControl names a scope.
+  if (requiresSignIn(directives)) hint.private = true;
   for (const argument of directive?.arguments ?? []) {
     const value = argument.value;
     if (argument.name.value === 'maxAge' && value.kind === Kind.INT) hint.maxAge = Number(value.value);
@@ -75,10 +106,20 @@ function argumentString(directive: ConstDirectiveNode, name: string): string | u
     : undefined;
 }
 
-export function createCachePolicy(supergraphSdl: string, overrides: Record<string, number> = {}): CachePolicy {
+export function createCachePolicy(
+  supergraphSdl: string,
+  overrides: Record<string, number> = {},
+  defaults: DefaultCachePolicy = {},
+): CachePolicy {
   const document = parse(supergraphSdl, { noLocation: true });
   const graphNames = new Map<string, string>();
   const types = new Map<string, TypeInfo>();
+  const publicTypes = new Set(defaults.publicTypes ?? []);
+  const rootTypes = new Set(['Query', 'Mutation', 'Subscription']);
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.SCHEMA_DEFINITION)
+      for (const operation of definition.operationTypes) rootTypes.add(operation.type.name.value);
+  }
   for (const definition of document.definitions) {
     if (definition.kind === Kind.ENUM_TYPE_DEFINITION && definition.name.value === 'join__Graph') {
       for (const value of definition.values ?? []) {
@@ -93,6 +134,14 @@ export function createCachePolicy(supergraphSdl: string, overrides: Record<strin
     const typename = definition.name.value;
     const hint = hintOf(definition.directives);
     if (overrides[typename] !== undefined) hint.maxAge = overrides[typename];
+    if (!declaresCacheControl(definition.directives)) {
+      const maxAge = overrides[typename] ?? (rootTypes.has(typename) ? undefined : defaults.maxAge || undefined);
+      if (maxAge !== undefined) {
+        hint.maxAge = maxAge;
+        hint.fromSettings = true;
+        hint.inferredPrivate = !publicTypes.has(typename);
+      }
+    }
     const fields = new Map<string, FieldInfo>();
     for (const field of definition.fields ?? ([] as readonly FieldDefinitionNode[])) {
       const fieldHint = hintOf(field.directives);
@@ -128,7 +177,7 @@ export function createCachePolicy(supergraphSdl: string, overrides: Record<strin
         const condition = selection.typeCondition?.name.value ?? parentType;
         const conditionType = types.get(condition);
         walk(selection.selectionSet, condition, conditionType?.hint.maxAge ?? parentMaxAge, fragments, acc);
-        if (conditionType?.hint.private) acc.private = true;
+        if (conditionType?.hint.private || conditionType?.hint.inferredPrivate) acc.private = true;
         continue;
       }
       if (selection.kind === Kind.FRAGMENT_SPREAD) {
@@ -141,7 +190,7 @@ export function createCachePolicy(supergraphSdl: string, overrides: Record<strin
         const condition = fragment.typeCondition.name.value;
         const conditionType = types.get(condition);
         walk(fragment.selectionSet, condition, conditionType?.hint.maxAge ?? parentMaxAge, fragments, acc);
-        if (conditionType?.hint.private) acc.private = true;
+        if (conditionType?.hint.private || conditionType?.hint.inferredPrivate) acc.private = true;
         continue;
       }
       if (selection.name.value.startsWith('__')) continue;
@@ -151,13 +200,18 @@ export function createCachePolicy(supergraphSdl: string, overrides: Record<strin
         continue;
       }
       const returned = types.get(field.returnType);
+      // The field's own @cacheControl decides over the settings' policy for the type it returns.
+      const settingsOverruled =
+        returned?.hint.fromSettings === true && (field.hint.maxAge !== undefined || field.hint.inheritMaxAge === true);
       let maxAge: number | undefined;
       if (field.hint.maxAge !== undefined) maxAge = field.hint.maxAge;
+      else if (settingsOverruled) maxAge = parentMaxAge;
       else if (returned) {
         maxAge =
           returned.hint.maxAge ?? (field.hint.inheritMaxAge || returned.hint.inheritMaxAge ? parentMaxAge : undefined);
       } else maxAge = parentMaxAge;
-      if (field.hint.private || returned?.hint.private) acc.private = true;
+      if (field.hint.private || returned?.hint.private || (returned?.hint.inferredPrivate && !settingsOverruled))
+        acc.private = true;
       acc.maxAge = Math.min(acc.maxAge, maxAge ?? 0);
       if (selection.selectionSet) walk(selection.selectionSet, field.returnType, maxAge, fragments, acc);
     }

@@ -90,19 +90,21 @@ export function createAccessLog(options: AccessLogOptions): {
         const sum = (field: 'subgraphRequests' | 'entityCacheHits' | 'entityCacheMisses') =>
           stats.reduce((total, each) => total + each[field], 0);
         const errorCodes = [...codes];
-        logger.info('request', {
-          requestId,
-          operationName: operationName ?? null,
-          operationHash: first ? operationHash(first) : null,
-          ...(operations.length > 1 ? { batchSize: operations.length } : {}),
-          status,
-          durationMs: Math.round(seconds * 10_000) / 10,
-          caller: hashedCaller(first?.caller),
-          subgraphRequests: sum('subgraphRequests'),
-          entityCacheHits: sum('entityCacheHits'),
-          entityCacheMisses: sum('entityCacheMisses'),
-          ...(errorCodes.length > 0 ? { errorCodes } : {}),
-        });
+        // Hashing the document and the caller is most of the line's cost: only for a line that is written.
+        if (logger.enabled?.('info') ?? true)
+          logger.info('request', {
+            requestId,
+            operationName: operationName ?? null,
+            operationHash: first ? operationHash(first) : null,
+            ...(operations.length > 1 ? { batchSize: operations.length } : {}),
+            status,
+            durationMs: Math.round(seconds * 10_000) / 10,
+            caller: hashedCaller(first?.caller),
+            subgraphRequests: sum('subgraphRequests'),
+            entityCacheHits: sum('entityCacheHits'),
+            entityCacheMisses: sum('entityCacheMisses'),
+            ...(errorCodes.length > 0 ? { errorCodes } : {}),
+          });
         // A name earns its own label value only once it is known to be an operation of the document: the edge
         // resolved it, or Apollo ran it. Names of refused requests could otherwise fill the bound.
         const named = resolvedName !== undefined || (status === 200 && operationName !== undefined);
@@ -126,8 +128,12 @@ export function createAccessLog(options: AccessLogOptions): {
           return { ...context, requestId };
         },
         answered(result) {
-          // Only an answer with errors is read again; the usual one costs a substring search.
-          if (result.body.includes('"errors"')) for (const code of errorCodesOf(result.body)) addCode(code);
+          // Only an answer with errors is read again. Apollo Server writes `errors` first, as do our rejections,
+          // so a single answer is checked at its start, not searched (answers run to hundreds of KB); a batch
+          // (an array of answers) is searched.
+          const body = result.body;
+          const hasErrors = body.charCodeAt(0) === 0x5b ? body.includes('"errors"') : body.startsWith('{"errors"');
+          if (hasErrors) for (const code of errorCodesOf(body)) addCode(code);
           return result;
         },
         failed(error) {

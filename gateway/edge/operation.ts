@@ -68,7 +68,7 @@ export function resolveOperation(request: EdgeRequest): StageResult {
   } else {
     operation = operations[0]!;
   }
-  if (operation.operation === 'subscription')
+  if (operation.operation === 'subscription' && !request.streaming)
     return reject(
       400,
       SUBSCRIPTION_OVER_HTTP,

@@ -25,6 +25,8 @@ export interface EdgeRequest {
   cost?: number;
   /** Headers for the response, whatever it is (the RateLimit headers). */
   headers?: Record<string, string>;
+  /** Sent over a streaming transport (graphql-ws, SSE), where subscriptions are allowed. */
+  streaming?: boolean;
 }
 
 export interface GraphQLParams {

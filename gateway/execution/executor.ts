@@ -1,5 +1,5 @@
 import type { ApolloGateway, GraphQLDataSource } from '@apollo/gateway';
-import { ERRORS, errorCodeDef, operationFromDocument } from '@apollo/federation-internals';
+import { ERRORS, errorCodeDef, operationFromDocument, type Operation } from '@apollo/federation-internals';
 import type { FetchNode, PlanNode, QueryPlan, QueryPlanSelectionNode } from '@apollo/query-planner';
 import type { GatewayExecutionResult, GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import {
@@ -22,6 +22,8 @@ import {
   type GatewayInternals,
   type InternalsCheck,
 } from './apollo-internals';
+import { deferPlacementIsSupported, deferredDeliveryOf, executeDeferred, planHasDefer } from './defer';
+import { withoutDefer } from './defer-schema';
 import { compileShape, shapeResponse, unsupportedReason, type CompiledShape } from './shape';
 
 /**
@@ -39,7 +41,10 @@ import { compileShape, shapeResponse, unsupportedReason, type CompiledShape } fr
  * - representations are built into plain objects and merged into the result as Apollo merges them;
  * - the response is shaped by a program compiled once per operation (`./shape`).
  *
- * Plans or operations it does not handle (subscriptions, @defer, rewrites for @interfaceObject or
+ * Plans with `@defer` run here too, block by block (`./defer`): the initial payload first, deferred fragments
+ * as their blocks finish when the client takes multipart, the whole result otherwise.
+ *
+ * Plans or operations it does not handle (subscriptions, rewrites for @interfaceObject or
  * @fromContext, introspection, mutations) go to Apollo's executor unchanged, as does any request that asks
  * for its query plan in development, and every request when an Apollo internal it needs is missing (see
  * `apollo-internals`). Compiled plans are kept in an LRU bounded by approximate size, as Apollo bounds its own
@@ -54,8 +59,10 @@ interface Job {
 interface CompiledOperation {
   plan: QueryPlan;
   shape: CompiledShape;
-  /** The waves, when the plan has no Condition node (otherwise scheduled per request). */
+  /** The waves, when the plan has no Condition or Defer node (otherwise scheduled per request). */
   waves: Job[][] | undefined;
+  /** Set when the plan defers: the labels the planner's normaliser made up for unlabelled defers. */
+  defer: { assignedLabels: ReadonlySet<string> } | undefined;
 }
 
 /** Why an operation runs on Apollo's executor instead (a metric label: no spaces, a small fixed set). */
@@ -122,19 +129,50 @@ export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecuto
     });
     const reason = unsupportedReason(operation);
     if (reason) return { fallback: reason };
+    // Every defer labelled the way the planner labels them, so that the shape's deferred fragments and the
+    // plan's deferred blocks share labels.
+    const normalized = operation.withNormalizedDefer();
+    const planned = normalized.hasDefers ? normalized.operation : operation;
     // Compiled before planning, into plain steps: nothing the planner does to the operation can reach it.
-    const shape = compileShape(operation);
-    const plan = ready.queryPlanner.buildQueryPlan(operation);
+    const shape = compileShape(planned);
+    const plan = buildPlan(ready, planned, normalized.hasDefers, requestContext);
     const planReason = plan.node ? unsupportedNode(plan.node) : undefined;
     if (planReason) return { fallback: planReason };
     const root = plan.node as PlanNode | undefined;
-    return { plan, shape, waves: root && hasCondition(root) ? undefined : schedule(root, {}) };
+    if (!deferPlacementIsSupported(root)) return { fallback: 'defer' };
+    if (planHasDefer(root))
+      return { plan, shape, waves: undefined, defer: { assignedLabels: normalized.assignedDeferLabels } };
+    return { plan, shape, waves: root && hasCondition(root) ? undefined : schedule(root, {}), defer: undefined };
+  };
+
+  /**
+   * Apollo's JS planner (2.x) fails an assertion on some deferred fragments (one that reaches an @requires field
+   * through a list: "has deferRef ... cannot have a top-level deferRef"). Such an operation is planned without
+   * its defers and answered in one payload, which the incremental-delivery spec allows.
+   */
+  const buildPlan = (
+    ready: GatewayInternals,
+    operation: Operation,
+    hasDefers: boolean,
+    requestContext: GatewayGraphQLRequestContext,
+  ): QueryPlan => {
+    try {
+      return ready.queryPlanner.buildQueryPlan(operation);
+    } catch (error) {
+      if (!hasDefers) throw error;
+      options.logger.warn('plan executor: the planner cannot defer this operation; it is answered in one payload', {
+        operationName: requestContext.operation.name?.value ?? null,
+        queryHash: requestContext.queryHash,
+        error: messageOf(error),
+      });
+      return ready.queryPlanner.buildQueryPlan(operation.withoutDefer());
+    }
   };
 
   gateway.executor = async (requestContext) => {
     if (internals.kind !== 'ready') {
       options.metrics.planExecutions.inc({ executor: 'apollo', reason: 'gateway_internals' });
-      return apolloExecutor(requestContext);
+      return apolloExecutor(withoutDefer(requestContext));
     }
     const key = `${requestContext.queryHash}\u0000${requestContext.request.operationName ?? ''}`;
     let entry = entries.get(key);
@@ -160,7 +198,7 @@ export function installPlanExecutor(gateway: ApolloGateway, options: PlanExecuto
         executor: 'apollo',
         reason: 'fallback' in entry ? entry.fallback : 'query_plan_requested',
       });
-      return apolloExecutor(requestContext);
+      return apolloExecutor(withoutDefer(requestContext));
     }
     options.metrics.planExecutions.inc({ executor: 'waves' });
     return execute(entry, requestContext, internals.internals);
@@ -206,8 +244,14 @@ function unsupportedNode(node: PlanNode | { kind: 'Subscription' }): FallbackRea
       return undefined;
     case 'Subscription':
       return 'subscription';
+    case 'Defer':
+      for (const child of [node.primary.node, ...node.deferred.map((deferred) => deferred.node)]) {
+        const reason = child && unsupportedNode(child);
+        if (reason) return reason;
+      }
+      return undefined;
     default:
-      return node.kind === 'Defer' ? 'defer' : 'unsupported_plan_node';
+      return 'unsupported_plan_node';
   }
 }
 
@@ -282,16 +326,32 @@ async function execute(
     if (errors) return { errors };
   }
   const state: ExecutionState = { requestContext, internals, data: {}, errors: [] };
+  if (entry.defer) {
+    try {
+      return await executeDeferred({
+        plan: entry.plan.node as PlanNode | undefined,
+        shape: entry.shape,
+        assignedLabels: entry.defer.assignedLabels,
+        variables: requestContext.request.variables,
+        data: state.data,
+        runBlock: (node, errors) =>
+          runWaves(
+            { ...state, errors },
+            schedule(node, { ...entry.shape.defaults, ...requestContext.request.variables }),
+          ),
+        answer: (shaped, errors) => answer(shaped, errors),
+        delivery: deferredDeliveryOf(requestContext.context),
+      });
+    } catch (error) {
+      return { errors: [asGraphQLError(error)] };
+    }
+  }
   // A condition variable that is not a boolean throws, as it does in Apollo's executor (a 500).
   const waves =
     entry.waves ??
     schedule(entry.plan.node as PlanNode | undefined, { ...entry.shape.defaults, ...requestContext.request.variables });
   try {
-    for (const wave of waves) {
-      // One synchronous pass starts every fetch of the wave, so the data source batches them per subgraph.
-      const merges = wave.map((job) => startFetch(state, job));
-      for (const merge of await Promise.all(merges)) merge?.();
-    }
+    await runWaves(state, waves);
   } catch (error) {
     return { errors: [asGraphQLError(error)] };
   }
@@ -301,10 +361,22 @@ async function execute(
   } catch (error) {
     return { errors: [asGraphQLError(error)] };
   }
+  return answer(shaped, state.errors);
+}
+
+async function runWaves(state: ExecutionState, waves: Job[][]): Promise<void> {
+  for (const wave of waves) {
+    // One synchronous pass starts every fetch of the wave, so the data source batches them per subgraph.
+    const merges = wave.map((job) => startFetch(state, job));
+    for (const merge of await Promise.all(merges)) merge?.();
+  }
+}
+
+function answer(shaped: ReturnType<typeof shapeResponse>, errors: GraphQLError[]): GatewayExecutionResult {
   // As Apollo's executor: value-completion errors are reported only when no fetch failed, as an extension.
-  if (state.errors.length === 0 && shaped.errors.length > 0)
+  if (errors.length === 0 && shaped.errors.length > 0)
     return { extensions: { valueCompletion: shaped.errors }, data: shaped.data };
-  return state.errors.length === 0 ? { data: shaped.data } : { errors: state.errors, data: shaped.data };
+  return errors.length === 0 ? { data: shaped.data } : { errors, data: shaped.data };
 }
 
 function asGraphQLError(error: unknown): GraphQLError {

@@ -1,6 +1,7 @@
 import {
   ERRORS,
   isSubtype,
+  type DeferDirectiveArgs,
   type FieldSelection,
   type FragmentSelection,
   type NamedType,
@@ -39,7 +40,15 @@ type Step =
       typeCondition: string | undefined;
       appliesTo: ReadonlySet<string> | undefined;
       steps: Step[];
+      /** The fragment's @defer, after the operation's defers were normalised (every one labelled). */
+      defer: DeferMark | undefined;
     };
+
+/** A deferred fragment: its label, and the variable that turns it on when it is conditional. */
+interface DeferMark {
+  label: string;
+  ifVariable: string | undefined;
+}
 
 export interface CompiledShape {
   steps: Step[];
@@ -126,6 +135,7 @@ export function compileShape(operation: Operation): CompiledShape {
         typeCondition: typeCondition?.name,
         appliesTo: typeCondition ? subtypesOf(typeCondition) : undefined,
         steps: compileSelectionSet(selection.selectionSet!),
+        defer: deferMarkOf(fragment.deferDirectiveArgs()),
       };
     });
   const compileField = (selection: FieldSelection, condition: Condition): Step => {
@@ -147,6 +157,12 @@ export function compileShape(operation: Operation): CompiledShape {
     objectTypes,
     compositeTypes,
   };
+}
+
+function deferMarkOf(args: DeferDirectiveArgs | undefined): DeferMark | undefined {
+  // Unlabelled defers were given labels by `withNormalizedDefer` before compiling; a literal `if` was resolved.
+  if (!args?.label) return undefined;
+  return { label: args.label, ifVariable: typeof args.if === 'object' ? args.if.name : undefined };
 }
 
 function conditionOf(selection: FieldSelection | FragmentSelection, schema: Schema): Condition {
@@ -211,6 +227,8 @@ interface Run {
   /** Set by `update`: the value is null where it must not be (bubble up), and an error was already reported. */
   invalid: boolean;
   hasErrors: boolean;
+  /** Labels of the deferred fragments delivered later: left out of this payload. */
+  deferred: ReadonlySet<string> | undefined;
 }
 
 /** The client's response from the merged subgraph data, and the value-completion errors found on the way. */
@@ -218,17 +236,116 @@ export function shapeResponse(
   shape: CompiledShape,
   input: Record<string, unknown>,
   variables: Record<string, unknown> | undefined,
+  deferred?: ReadonlySet<string>,
 ): { data: Record<string, unknown> | null; errors: GraphQLError[] } {
-  const run: Run = {
+  const run = newRun(shape, variables, deferred);
+  const data: Record<string, unknown> = {};
+  const ok = applySteps(run, shape.steps, input, data, [], shape.rootType);
+  return { data: ok ? data : null, errors: run.errors };
+}
+
+function newRun(
+  shape: CompiledShape,
+  variables: Record<string, unknown> | undefined,
+  deferred: ReadonlySet<string> | undefined,
+): Run {
+  return {
     shape,
     variables: variables ? { ...shape.defaults, ...variables } : shape.defaults,
     errors: [],
     invalid: false,
     hasErrors: false,
+    deferred,
   };
-  const data: Record<string, unknown> = {};
-  const ok = applySteps(run, shape.steps, input, data, [], shape.rootType);
-  return { data: ok ? data : null, errors: run.errors };
+}
+
+/** One object of a deferred fragment's payload: where it goes in the response, and its fields. */
+export interface DeferredItem {
+  path: (string | number)[];
+  data: Record<string, unknown> | null;
+}
+
+/**
+ * A deferred fragment's payload: one item per object the fragment applies to (a fragment inside a list applies
+ * to each element), each shaped to the fragment's own selection, without the fragments deferred inside it
+ * (`deferred`). A non-null field that is null in a fragment makes that item's data null, not its parent's: the
+ * parent was delivered already.
+ */
+export function shapeDeferred(
+  shape: CompiledShape,
+  input: Record<string, unknown>,
+  variables: Record<string, unknown> | undefined,
+  label: string,
+  deferred: ReadonlySet<string>,
+): { items: DeferredItem[]; errors: GraphQLError[] } {
+  const run = newRun(shape, variables, deferred);
+  const found: { path: (string | number)[]; input: Record<string, unknown>; steps: Step[]; type: string }[] = [];
+  findFragment(run, shape.steps, input, [], shape.rootType, label, found);
+  const items = found.map(({ path, input: object, steps, type }): DeferredItem => {
+    const data: Record<string, unknown> = {};
+    return { path, data: applySteps(run, steps, object, data, [...path], type) ? data : null };
+  });
+  return { items, errors: run.errors };
+}
+
+/** Every object where the fragment labelled `label` applies, walking the merged data as the client's response. */
+function findFragment(
+  run: Run,
+  steps: Step[],
+  input: Record<string, unknown>,
+  path: (string | number)[],
+  parentType: string,
+  label: string,
+  found: { path: (string | number)[]; input: Record<string, unknown>; steps: Step[]; type: string }[],
+): void {
+  for (const step of steps) {
+    if (step.condition && skipped(run, step.condition)) continue;
+    if (step.kind === 'typename') continue;
+    if (step.kind === 'fragment') {
+      if (!fragmentApplies(run, step, input, parentType)) continue;
+      const type = step.typeCondition ?? parentType;
+      if (step.defer?.label === label) found.push({ path: [...path], input, steps: step.steps, type });
+      else findFragment(run, step.steps, input, path, type, label, found);
+      continue;
+    }
+    if (!step.steps) continue;
+    const visit = (value: unknown, at: (string | number)[]) => {
+      if (value === null || typeof value !== 'object') return;
+      if (Array.isArray(value)) {
+        value.forEach((element, index) => visit(element, [...at, index]));
+        return;
+      }
+      const record = value as Record<string, unknown>;
+      const typename = typeof record.__typename === 'string' ? record.__typename : namedType(step.type);
+      findFragment(run, step.steps!, record, at, typename, label, found);
+    };
+    visit(input[step.responseName], [...path, step.responseName]);
+  }
+}
+
+function namedType(type: TypeStep): string {
+  return type.kind === 'nonNull' || type.kind === 'list'
+    ? namedType(type.of)
+    : type.kind === 'composite'
+      ? type.name
+      : '';
+}
+
+function fragmentApplies(
+  run: Run,
+  step: Extract<Step, { kind: 'fragment' }>,
+  input: Record<string, unknown>,
+  parentType: string,
+): boolean {
+  const typename = input.__typename;
+  if (typename && typeof typename !== 'string')
+    throw new Error(`Got unexpected value for __typename: ${String(typename)}`);
+  return (
+    !step.appliesTo ||
+    (typename
+      ? run.shape.types.has(typename as string) && step.appliesTo.has(typename as string)
+      : step.appliesTo.has(parentType))
+  );
 }
 
 function skipped(run: Run, condition: Condition): boolean {
@@ -260,15 +377,12 @@ function applySteps(
   for (const step of steps) {
     if (step.condition && skipped(run, step.condition)) continue;
     if (step.kind === 'fragment') {
-      const typename = input.__typename;
-      if (typename && typeof typename !== 'string')
-        throw new Error(`Got unexpected value for __typename: ${String(typename)}`);
-      const applies =
-        !step.appliesTo ||
-        (typename
-          ? run.shape.types.has(typename as string) && step.appliesTo.has(typename as string)
-          : step.appliesTo.has(parentType));
-      if (applies && !applySteps(run, step.steps, input, output, path, step.typeCondition ?? parentType)) return false;
+      if (step.defer && run.deferred?.has(step.defer.label)) continue;
+      if (
+        fragmentApplies(run, step, input, parentType) &&
+        !applySteps(run, step.steps, input, output, path, step.typeCondition ?? parentType)
+      )
+        return false;
       continue;
     }
     const responseName = step.responseName;

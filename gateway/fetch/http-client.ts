@@ -1,5 +1,5 @@
 import zlib from 'node:zlib';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { messageOf } from '../../lib/errors';
 
 /**
@@ -28,6 +28,8 @@ export interface SubgraphHttpClient {
   close(): Promise<void>;
 }
 
+const MAX_TARGETS = 1_000;
+
 export function createSubgraphHttpClient(options: { connectionsPerOrigin?: number } = {}): SubgraphHttpClient {
   const agent = new Agent({
     connections: options.connectionsPerOrigin ?? 64,
@@ -35,13 +37,27 @@ export function createSubgraphHttpClient(options: { connectionsPerOrigin?: numbe
     keepAliveMaxTimeout: 600_000,
     pipelining: 1,
   });
+  // undici's `request(url)` parses the URL on every call; a gateway talks to a handful of URLs.
+  const targets = new Map<string, { origin: string; path: string }>();
+  const targetOf = (url: string) => {
+    let target = targets.get(url);
+    if (target === undefined) {
+      const parsed = new URL(url);
+      target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+      if (targets.size >= MAX_TARGETS) targets.clear();
+      targets.set(url, target);
+    }
+    return target;
+  };
   return {
     async post(url, body, headers, timeoutMs) {
       let response;
       try {
-        response = await request(url, {
+        const { origin, path } = targetOf(url);
+        response = await agent.request({
+          origin,
+          path,
           method: 'POST',
-          dispatcher: agent,
           body,
           headers: {
             'content-type': 'application/json',

@@ -34,6 +34,7 @@ import { createOutboxRelay, type OutboxRelay, type OutboxSchema } from './outbox
 import { schemaDir } from '../../lib/paths';
 import {
   annotateActiveSpan,
+  operationNameOf,
   startTracing,
   stopTracingBy,
   TraceAttributes,
@@ -133,13 +134,11 @@ export async function createSubgraphServer<TContext extends SubgraphContextBase>
     // Its own limits, before anything is parsed further or run: other services reach subgraphs directly.
     protection.check(body);
     metrics.representations.inc(countRepresentations(body));
-    if (tracingActive()) {
-      const operationName = (body as { operationName?: unknown } | null | undefined)?.operationName;
+    if (tracingActive())
       annotateActiveSpan({
-        [TraceAttributes.operationName]: typeof operationName === 'string' ? operationName : undefined,
+        [TraceAttributes.operationName]: operationNameOf(body),
         'subgraph.representations': countRepresentations(body),
       });
-    }
     // The caller gone (the gateway's timeout closed the connection): reads stop at the next batch.
     const callerGone = new AbortController();
     res.once('close', () => {

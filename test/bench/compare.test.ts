@@ -1,4 +1,4 @@
-import { bodyHasGraphQLErrors, firstDifference, graphQLErrorsOf, project, valueAt } from '../../bench/compare';
+import { bodyHasGraphQLErrors, firstDifference, graphQLErrorCodesOf, graphQLErrorsOf, project, valueAt } from '../../bench/compare';
 
 describe('firstDifference', () => {
   it('finds none between equal answers whose fields come in different orders', () => {
@@ -57,5 +57,13 @@ describe('GraphQL errors', () => {
   it('spots an errors key in a raw body but not the word inside a string value', () => {
     expect(bodyHasGraphQLErrors('{"data":null,"errors":[{"message":"x"}]}')).toBe(true);
     expect(bodyHasGraphQLErrors(JSON.stringify({ data: { note: 'no "errors": here' } }))).toBe(false);
+  });
+});
+
+describe('graphQLErrorCodesOf', () => {
+  it("lists each error's code, undefined where an error has none", () => {
+    const response = { data: null, errors: [{ message: 'sold out', extensions: { code: 'OUT_OF_STOCK' } }, { message: 'boom' }] };
+    expect(graphQLErrorCodesOf(response)).toEqual(['OUT_OF_STOCK', undefined]);
+    expect(graphQLErrorCodesOf({ data: {} })).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { logDomain, renderChartSvg } from '../../bench/chart';
 import { formatAmount } from '../../bench/format';
 import { renderMarkdown } from '../../bench/markdown';
-import { evaluateGoals, summarise, type BenchReport, type RunRecord } from '../../bench/summary';
+import { evaluateGoals, memoryFlags, summarise, type BenchReport, type RunRecord } from '../../bench/summary';
 import { TARGET_NAMES, type TargetName } from '../../bench/targets/catalog';
 import type { WorkloadName } from '../../bench/workloads/workload';
 
@@ -44,8 +44,12 @@ const RPS: Record<TargetName, number[]> = {
   'ours-default': [800, 400, 820],
   'ours-nolimits': [810, 405, 830],
   'ours-tracing': [700, 350, 720],
+  'ours-off-2w': [120, 60, 125],
+  'ours-default-2w': [1200, 600, 1230],
   'apollo-gateway': [20, 10, 20],
   'hive-gateway': [30, 15, 31],
+  'hive-gateway-rust': [40, 20, 41],
+  'hive-gateway-rust-dedup': [900, 450, 910],
   'subgraph-direct': [300, 150, 310],
   limit: [20000, 10000, 21000],
 };
@@ -157,6 +161,33 @@ describe('renderMarkdown', () => {
     const cached = report();
     cached.summary = cached.summary.map((s) => (s.target === 'ours-default' ? { ...s, redisCpuMsPerRequest: 0.25 } : s));
     expect(renderMarkdown(cached)).toContain('deep / ours-default 0.25.');
+  });
+
+  it('says which mechanisms each target had on, under every table', () => {
+    const described = report();
+    described.targets = described.targets.map((t) => (t.name === 'ours-off' ? { ...t, mechanisms: 'batching only' } : t));
+    const markdown = renderMarkdown(described);
+    expect(markdown).toContain('Mechanisms on:\n- ours-off: batching only\n- ours-default: ours-default\n');
+  });
+
+  it('flags every configuration of ours above 250 MB peak RSS, and only ours', () => {
+    const heavy = report();
+    expect(renderMarkdown(heavy)).toContain('Memory: every configuration of ours peaked under 250 MB RSS under load.');
+    heavy.summary = heavy.summary.map((s) =>
+      s.target === 'ours-off' || s.target === 'apollo-gateway' ? { ...s, peakRssMB: 319.4 } : s.target === 'ours-default' ? { ...s, peakRssMB: 250 } : s,
+    );
+    expect(memoryFlags(heavy.summary)).toEqual([{ workload: 'deep', target: 'ours-off', peakRssMB: 319.4 }]);
+    expect(renderMarkdown(heavy)).toContain('Memory: **above 250 MB** peak RSS under load: deep / ours-off 319 MB.');
+  });
+
+  it('counts expected business errors apart from errors', () => {
+    const withBusiness = [run('realistic', 'ours-off', 1, 100, {}), run('realistic', 'apollo-gateway', 1, 50, {})];
+    withBusiness[0]!.load = { ...withBusiness[0]!.load!, expectedErrors: 7, graphqlErrors: 1 };
+    const [ours] = summarise(withBusiness, ['realistic'], ['ours-off'], 1);
+    expect(ours!.errors).toEqual({ non2xx: 0, graphql: 1, transport: 0, total: 1, expected: 7 });
+    const rendered = report();
+    rendered.summary = [{ ...ours!, workload: 'deep' }];
+    expect(renderMarkdown(rendered)).toContain('| 1 (GraphQL 1) (+7 expected) |');
   });
 
   it('says when something else on the machine took CPU during a window', () => {

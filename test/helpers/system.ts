@@ -201,7 +201,7 @@ export async function startSystem(
     const gateways: TestGateway[] = [];
     const startGateway = async (more: Record<string, string> = {}): Promise<TestGateway> => {
       const gateway = await createGatewayServer(testConfig({ ...env, ...subgraphEnv, ...more }), logger.child('gateway'));
-      const listening: ListeningServer = await listen(gateway.listener, 0, '127.0.0.1');
+      const listening: ListeningServer = gateway.attach(await listen(gateway.listener, 0, '127.0.0.1'));
       const started: TestGateway = {
         url: `${listening.url}/graphql`,
         gateway,

@@ -8,7 +8,7 @@ import { shapeOf } from '../../gateway/fetch/document';
  * `@cacheControl` and compose it with `@composeDirective` (see schema/*.graphql).
  */
 const CACHE_CONTROL = `extend schema
-  @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@composeDirective", "@key", "@shareable"])
+  @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@composeDirective", "@key", "@shareable", "@authenticated"])
   @link(url: "https://specs.shop.dev/cache-control/v1.0", import: ["@cacheControl"])
   @composeDirective(name: "@cacheControl")
 
@@ -22,6 +22,7 @@ type User @key(fields: "id") @cacheControl(maxAge: 60) {
   id: ID!
   name: String!
   email: String @cacheControl(scope: PRIVATE)
+  loginCount: Int @authenticated
 }
 type PageInfo @shareable @cacheControl(inheritMaxAge: true) { hasNextPage: Boolean! }
 type UserConnection @cacheControl(inheritMaxAge: true) { nodes: [User!]! pageInfo: PageInfo! }
@@ -144,9 +145,9 @@ describe('createCachePolicy', () => {
   });
 
   describe('with TTL overrides from config', () => {
-    it('replaces a type’s maxAge (Type=seconds), or gives one to a type without', () => {
+    it('replaces a type’s maxAge (Type=seconds), or gives one to a type without, PRIVATE as it declares no scope', () => {
       expect(forFetch(entities('...on User{name}'), { User: 5 })).toEqual({ maxAge: 5, private: false });
-      expect(forFetch(entities('...on Review{body}'), { Review: 120 })).toEqual({ maxAge: 120, private: false });
+      expect(forFetch(entities('...on Review{body}'), { Review: 120 })).toEqual({ maxAge: 120, private: true });
     });
 
     it('replaces a field’s maxAge (Type.field=seconds), root fields included', () => {
@@ -160,6 +161,49 @@ describe('createCachePolicy', () => {
     it('stops caching a type with Type=0, and keeps its scope whatever its maxAge', () => {
       expect(forFetch(entities('...on User{name}'), { User: 0 })).toBeUndefined();
       expect(forFetch(entities('...on Order{total}'), { Order: 15 })).toEqual({ maxAge: 15, private: true });
+    });
+  });
+
+  describe('with the default policy for types without @cacheControl', () => {
+    const withDefault = (query: string, publicTypes: string[] = [], overrides: Record<string, number> = {}) =>
+      createCachePolicy(SUPERGRAPH, overrides, { maxAge: 30, publicTypes }).forFetch(shapeOf(query));
+
+    it('caches a type without @cacheControl for the default maxAge, PRIVATE unless listed public', () => {
+      expect(withDefault(entities('...on Review{body}'))).toEqual({ maxAge: 30, private: true });
+      expect(withDefault(entities('...on Review{body}'), ['Review'])).toEqual({ maxAge: 30, private: false });
+      expect(withDefault('{stats{count}}')).toEqual({ maxAge: 30, private: true });
+    });
+
+    it('leaves types that declare @cacheControl as they are, and their public scope unaffected by the list', () => {
+      expect(withDefault(entities('...on User{name}'))).toEqual({ maxAge: 60, private: false });
+      expect(withDefault(entities('...on Order{total}'), ['Order'])).toEqual({ maxAge: 60, private: true });
+      expect(withDefault(entities('...on Product{name}'))).toEqual({ maxAge: 300, private: false });
+    });
+
+    it('makes a declared type’s fetch PRIVATE when it selects an undeclared type not listed public', () => {
+      expect(withDefault(entities('...on Product{name vendor{name}}'))).toEqual({ maxAge: 30, private: true });
+      expect(withDefault(entities('...on Product{name vendor{name}}'), ['Vendor'])).toEqual({
+        maxAge: 30,
+        private: false,
+      });
+    });
+
+    it('lets a field’s own @cacheControl decide over the default for the type it returns', () => {
+      expect(withDefault(entities('...on Product{name dimensions{width}}'))).toEqual({ maxAge: 300, private: false });
+    });
+
+    it('takes a Type=seconds override over the default, with the same scope rule', () => {
+      expect(withDefault(entities('...on Review{body}'), [], { Review: 5 })).toEqual({ maxAge: 5, private: true });
+      expect(withDefault(entities('...on Review{body}'), [], { Review: 0 })).toBeUndefined();
+    });
+
+    it('makes a field that requires a signed-in caller (@authenticated) PRIVATE, whatever the type’s scope', () => {
+      expect(withDefault(entities('...on User{name loginCount}'))).toEqual({ maxAge: 60, private: true });
+      expect(forFetch(entities('...on User{name loginCount}'))).toEqual({ maxAge: 60, private: true });
+    });
+
+    it('still never caches a mutation', () => {
+      expect(withDefault('mutation($id:ID!){rename(id:$id,name:"x"){name}}')).toBeUndefined();
     });
   });
 

@@ -337,4 +337,27 @@ describe('representationKey', () => {
   it('is the JSON of anything that is not an object', () => {
     expect([null, 'A', 3, ['A']].map(representationKey)).toEqual(['null', '"A"', '3', '["A"]']);
   });
+
+  it('is the JSON of the fields in name order, nested values as given', () => {
+    expect(representationKey({ weight: 5, __typename: 'Product', size: { w: 2, h: 1 }, sku: 'A"B' })).toBe(
+      '{"__typename":"Product","size":{"w":2,"h":1},"sku":"A\\"B","weight":5}',
+    );
+    // Integer-like names, which an object would enumerate first, still come in name order.
+    expect(representationKey({ b: 1, 9: 3, 10: 2 })).toBe('{"10":2,"9":3,"b":1}');
+  });
+});
+
+describe('placing answers', () => {
+  it('removes every identity field, wherever the subgraph put it, and keeps the other fields in order', () => {
+    const representations = [{ __typename: 'Product', sku: 'A' }];
+    const last = { name: 'Anvil', price: 3, _fgw_typename: 'Product', _fgw_key_sku: 'A' };
+    const first = { _fgw_key_sku: 'A', name: 'Anvil', _fgw_typename: 'Product', price: 3 };
+    for (const entity of [last, first]) {
+      const placement = placeEntities(undefined, representations, [entity], [], 'catalog');
+      expect(placement).toMatchObject({ kind: 'placed' });
+      const [placed] = (placement as { entities: Record<string, unknown>[] }).entities;
+      expect(Object.keys(placed!)).toEqual(['name', 'price']);
+      expect(JSON.stringify(placed)).toBe('{"name":"Anvil","price":3}');
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { InboundDedup } from '../../lib/config';
-import type { GraphQLHttpResult } from '../../lib/http';
+import { writeGraphQLResult, type GraphQLHttpResult } from '../../lib/http';
 import type { Caller } from '../../lib/identity';
 import { createInboundDeduplicator } from '../../gateway/inbound';
 import { createGatewayMetrics, type GatewayMetrics } from '../../gateway/metrics';
@@ -225,7 +225,7 @@ describe('createInboundDeduplicator', () => {
     await expect(third).resolves.toMatchObject({ status: 200 });
   });
 
-  it('shares between real requests arriving at a node:http server', async () => {
+  it('shares between real requests arriving at a node:http server, encoding the shared answer once', async () => {
     const dedup = inbound();
     const { execute, started } = executions();
     const arrived: Promise<GraphQLHttpResult>[] = [];
@@ -238,10 +238,7 @@ describe('createInboundDeduplicator', () => {
         const running = dedup.run(req, JSON.parse(raw), ANONYMOUS, execute);
         arrived.push(running);
         if (arrived.length === 2) bothArrived();
-        void running.then((result) => {
-          res.writeHead(result.status, result.headers);
-          res.end(result.body);
-        });
+        void running.then((result) => writeGraphQLResult(res, result));
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -256,8 +253,13 @@ describe('createInboundDeduplicator', () => {
       const responses = Promise.all([post(), post()]);
       await ready;
       expect(started).toHaveLength(1);
-      started[0]!.finish('{"data":{"topProducts":[]}}');
-      expect(await responses).toEqual(['{"data":{"topProducts":[]}}', '{"data":{"topProducts":[]}}']);
+      // Multi-byte text: the content-length is of the bytes, not of the characters.
+      const answer = '{"data":{"topProducts":[{"name":"Crème brûlée 🍮"}]}}';
+      started[0]!.finish(answer);
+      expect(await responses).toEqual([answer, answer]);
+      const [first, second] = await Promise.all(arrived);
+      expect(second).toBe(first);
+      expect(first!.bytes?.toString('utf8')).toBe(answer);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
