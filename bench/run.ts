@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: measures our gateway against Apollo Gateway, Hive Gateway, a subgraph on its own and a bare
- * Node server, on four workloads, and writes the report to bench/results/.
+ * Node server, on six workloads, and writes the report to bench/results/.
  *
- * The three subgraphs start once, on fresh demo data in a temporary folder. Every target runs in a process of
+ * The shop's three subgraphs start once, on fresh demo data in a temporary folder (the four-subgraph workload's
+ * four static subgraphs when it runs; the targets restart on its supergraph). Every target runs in a process of
  * its own. For each workload the targets are measured in rounds, A B C D E F, A B C D E F, ..., so that drift
  * of the machine shows up as spread between rounds instead of as a difference between targets. Each
  * measurement checks the target's answer against the reference (ours-off), warms up, checks again, then runs a

@@ -18,28 +18,33 @@ import { METRICS_CONTENT_TYPE } from '../lib/metrics';
  * worker that dies while serving is replaced, after a pause that doubles with each death in quick succession
  * (a worker that crashes at every request must not turn the primary into a fork loop); a worker that fails
  * before it ever listened stops the whole gateway, since its replacement would fail the same way. Metrics:
- * prom-client's AggregatorRegistry asks every worker for its registries over the cluster's IPC and sums them;
- * the primary serves the sum on METRICS_PORT, and a worker asked for `/metrics` on the public port asks the
- * primary for it, so every scrape sees the whole gateway whichever worker answers.
+ * the primary asks every serving worker for its registries over the cluster's IPC and sums them with prom-client's
+ * `AggregatorRegistry.aggregate`; it serves the sum on METRICS_PORT, and a worker asked for `/metrics` on the
+ * public port asks the primary for it, so every scrape sees the whole gateway whichever worker answers. (Not
+ * prom-client's own `clusterMetrics()`: it asks every connected worker, and one still starting, which cannot
+ * answer yet, would fail every scrape for prom-client's 5 s timeout.) A dead worker's counts go with it.
  */
 
+/** Worker to primary: the sum, please; primary to worker: here it is. */
 const METRICS_REQUEST = 'gateway:metrics-request';
 const METRICS_RESPONSE = 'gateway:metrics-response';
+/** Primary to worker: your registries, please; worker to primary: here they are. */
+const COLLECT_REQUEST = 'gateway:metrics-collect';
+const COLLECT_RESPONSE = 'gateway:metrics-collected';
+/** How long the primary waits for every worker's registries before the scrape fails. */
+const COLLECT_TIMEOUT_MS = 5_000;
 /** A worker that served at least this long before dying is not part of a crash loop: the backoff restarts. */
 const STABLE_AFTER_MS = 10_000;
 const FIRST_RESTART_DELAY_MS = 100;
 const MAX_RESTART_DELAY_MS = 10_000;
 
-interface MetricsMessage {
-  type: typeof METRICS_REQUEST | typeof METRICS_RESPONSE;
-  id: number;
-  text?: string;
-  error?: string;
-}
+type MetricsMessage =
+  | { type: typeof METRICS_REQUEST | typeof COLLECT_REQUEST; id: number }
+  | { type: typeof METRICS_RESPONSE; id: number; text?: string; error?: string }
+  | { type: typeof COLLECT_RESPONSE; id: number; registries: object[] };
+const METRICS_MESSAGES: readonly string[] = [METRICS_REQUEST, METRICS_RESPONSE, COLLECT_REQUEST, COLLECT_RESPONSE];
 const isMetricsMessage = (message: unknown): message is MetricsMessage =>
-  typeof message === 'object' &&
-  message !== null &&
-  ((message as MetricsMessage).type === METRICS_REQUEST || (message as MetricsMessage).type === METRICS_RESPONSE);
+  typeof message === 'object' && message !== null && METRICS_MESSAGES.includes((message as MetricsMessage).type);
 
 /** This process's worker id in a gateway cluster; undefined outside one. */
 export const clusterWorkerId = (): number | undefined => (cluster.isWorker ? cluster.worker?.id : undefined);
@@ -51,7 +56,6 @@ export async function runPrimary(config: Readonly<Config>, logger: Logger): Prom
     logger.warn(
       `${count} workers without Redis (REDIS_URL): each worker has its own entity cache, persisted queries and rate limits`,
     );
-  const aggregator = new AggregatorRegistry();
   let stopping = false;
   let quickDeaths = 0;
   const startedAt = new Map<number, number>();
@@ -59,6 +63,39 @@ export async function runPrimary(config: Readonly<Config>, logger: Logger): Prom
   const exitCodes: number[] = [];
   // Only /metrics, on METRICS_PORT: the primary loads neither Apollo nor the gateway (it stays small).
   let metricsServer: http.Server | undefined;
+  const collections = new Map<number, { waitingFor: Set<number>; registries: object[]; done(): void }>();
+  let nextCollection = 0;
+
+  /**
+   * Every serving worker's registries, summed (prom-client's `AggregatorRegistry.aggregate`). Only workers that
+   * listen are asked, so a worker still starting (or one just replaced) never holds a scrape up; one that exits
+   * meanwhile is no longer waited for.
+   */
+  const sumOfWorkers = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const id = nextCollection++;
+      const asked = workers().filter((worker) => listened.has(worker.id) && worker.isConnected());
+      const timer = setTimeout(() => {
+        collections.delete(id);
+        reject(new Error(`workers did not hand over their metrics within ${COLLECT_TIMEOUT_MS} ms`));
+      }, COLLECT_TIMEOUT_MS);
+      const collection = {
+        waitingFor: new Set(asked.map((worker) => worker.id)),
+        registries: [] as object[],
+        done: () => {
+          clearTimeout(timer);
+          collections.delete(id);
+          AggregatorRegistry.aggregate(collection.registries).metrics().then(resolve, reject);
+        },
+      };
+      collections.set(id, collection);
+      if (asked.length === 0) collection.done();
+      for (const worker of asked) worker.send({ type: COLLECT_REQUEST, id });
+    });
+  const noLongerWaitFor = (workerId: number) => {
+    for (const collection of [...collections.values()])
+      if (collection.waitingFor.delete(workerId) && collection.waitingFor.size === 0) collection.done();
+  };
 
   const fork = () => {
     const worker = cluster.fork();
@@ -98,6 +135,7 @@ export async function runPrimary(config: Readonly<Config>, logger: Logger): Prom
     if (workers().length === 0) void finish();
   };
 
+  cluster.on('online', (worker) => logger.info(`worker ${worker.process.pid} started`));
   cluster.on('listening', (worker, address) => {
     listened.add(worker.id);
     if (listened.size === count)
@@ -110,6 +148,7 @@ export async function runPrimary(config: Readonly<Config>, logger: Logger): Prom
     const ranFor = Date.now() - (startedAt.get(worker.id) ?? Date.now());
     startedAt.delete(worker.id);
     const how = signal ? `signal ${signal}` : `code ${code}`;
+    noLongerWaitFor(worker.id);
     if (stopping) {
       exitCodes.push(signal ? 1 : code);
       logger.info(`worker ${worker.process.pid} exited (${how})`);
@@ -132,10 +171,18 @@ export async function runPrimary(config: Readonly<Config>, logger: Logger): Prom
     }, delay);
   });
 
-  // A worker asking for `/metrics` on the public port gets the whole gateway's.
   cluster.on('message', (worker, message: unknown) => {
-    if (!isMetricsMessage(message) || message.type !== METRICS_REQUEST) return;
-    aggregator.clusterMetrics().then(
+    if (!isMetricsMessage(message)) return;
+    if (message.type === COLLECT_RESPONSE) {
+      const collection = collections.get(message.id);
+      if (!collection?.waitingFor.has(worker.id)) return;
+      collection.registries.push(...message.registries);
+      noLongerWaitFor(worker.id);
+      return;
+    }
+    if (message.type !== METRICS_REQUEST) return;
+    // A worker asking for `/metrics` on the public port gets the whole gateway's.
+    sumOfWorkers().then(
       (text) => worker.isConnected() && worker.send({ type: METRICS_RESPONSE, id: message.id, text }),
       (error: unknown) =>
         worker.isConnected() && worker.send({ type: METRICS_RESPONSE, id: message.id, error: String(error) }),
@@ -155,7 +202,7 @@ export async function runPrimary(config: Readonly<Config>, logger: Logger): Prom
   }
 
   if (config.gateway.metrics.port !== undefined) {
-    const server = http.createServer(metricsListener(config, () => aggregator.clusterMetrics()));
+    const server = http.createServer(metricsListener(config, sumOfWorkers));
     metricsServer = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -204,24 +251,26 @@ function metricsListener(config: Readonly<Config>, render: () => Promise<string>
 }
 
 export interface ClusterMetrics {
-  /** From now on the primary's sums include these registries (until then this worker answers with none). */
+  /** From now on the primary's sums include these registries. */
   share(registries: Registry[]): void;
   /** What this worker's `/metrics` serves: the sum over every worker, from the primary. */
   render(): Promise<string>;
 }
 
-/**
- * In a worker, first thing: answers the primary's requests for this worker's metrics (prom-client's cluster
- * protocol) at once, with nothing until `share` is called. A worker that has not answered makes the primary's
- * whole sum wait for prom-client's 5 s timeout and fail, so a worker still starting must answer too.
- */
+/** In a worker: hands its registries to the primary when asked, and asks the primary for the sum. */
 export function joinClusterMetrics(): ClusterMetrics {
-  new AggregatorRegistry(); // installs prom-client's worker side, which answers the primary's requests
-  AggregatorRegistry.setRegistries([]);
+  let shared: Registry[] = [];
   let nextId = 0;
   const pending = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
   process.on('message', (message: unknown) => {
-    if (!isMetricsMessage(message) || message.type !== METRICS_RESPONSE) return;
+    if (!isMetricsMessage(message)) return;
+    if (message.type === COLLECT_REQUEST) {
+      void Promise.all(shared.map((registry) => registry.getMetricsAsJSON())).then((registries) =>
+        process.send?.({ type: COLLECT_RESPONSE, id: message.id, registries }),
+      );
+      return;
+    }
+    if (message.type !== METRICS_RESPONSE) return;
     const request = pending.get(message.id);
     pending.delete(message.id);
     if (message.error !== undefined) request?.reject(new Error(message.error));
@@ -233,12 +282,17 @@ export function joinClusterMetrics(): ClusterMetrics {
       const timer = setTimeout(() => {
         pending.delete(id);
         reject(new Error('the cluster primary did not answer with the metrics within 6 s'));
-      }, 6_000);
+      }, COLLECT_TIMEOUT_MS + 1_000);
       pending.set(id, {
         resolve: (text) => (clearTimeout(timer), resolve(text)),
         reject: (error) => (clearTimeout(timer), reject(error)),
       });
       process.send!({ type: METRICS_REQUEST, id });
     });
-  return { share: (registries) => AggregatorRegistry.setRegistries(registries), render };
+  return {
+    share: (registries) => {
+      shared = registries;
+    },
+    render,
+  };
 }

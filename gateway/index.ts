@@ -31,7 +31,7 @@ export async function main(load: () => Readonly<Config> = () => loadConfig()): P
     }
     return;
   }
-  // Answering the primary's metrics requests from the start (see joinClusterMetrics).
+  // In a cluster, /metrics is the primary's sum over the workers (gateway/cluster.ts).
   const clusterMetrics = workerId === undefined ? undefined : joinClusterMetrics();
   try {
     // Required only here, as gateway/bin.ts does: a cluster primary serves nothing and stays small without Apollo

@@ -12,7 +12,7 @@ import {
 import type { Caller } from '../../lib/identity';
 import type { Edge } from '../edge/pipeline';
 import type { EdgeRequest, GraphQLParams } from '../edge/request';
-import type { SubscriberHooks, SubscriptionEngine } from './engine';
+import type { EventStream, SubscriberHooks, SubscriptionEngine } from './engine';
 
 /** One operation sent over a streaming transport, as graphql-ws and graphql-sse hand it over. */
 export interface StreamedOperation {
@@ -25,7 +25,7 @@ export interface StreamedOperation {
 export type Admission =
   | { kind: 'refused'; status: number; errors: GraphQLFormattedError[] }
   | { kind: 'operation'; document: DocumentNode; run(): Promise<FormattedExecutionResult> }
-  | { kind: 'subscription'; document: DocumentNode; events: AsyncGenerator<FormattedExecutionResult, undefined> };
+  | { kind: 'subscription'; document: DocumentNode; events: EventStream };
 
 export interface AdmissionOptions {
   edge: Edge;
@@ -37,7 +37,12 @@ export interface AdmissionOptions {
   engine: SubscriptionEngine | undefined;
 }
 
-const refusal = (status: number, code: string, message: string, extensions: Record<string, unknown> = {}): Admission => ({
+const refusal = (
+  status: number,
+  code: string,
+  message: string,
+  extensions: Record<string, unknown> = {},
+): Admission => ({
   kind: 'refused',
   status,
   errors: [{ message, extensions: { code, ...extensions } }],
@@ -57,7 +62,11 @@ export function createAdmission(options: AdmissionOptions) {
     hooks: SubscriberHooks,
   ): Promise<Admission> {
     if (typeof operation.query !== 'string' || operation.query === '')
-      return refusal(400, 'BAD_REQUEST', 'Send the operation text in "query" (persisted query hashes alone are not accepted here)');
+      return refusal(
+        400,
+        'BAD_REQUEST',
+        'Send the operation text in "query" (persisted query hashes alone are not accepted here)',
+      );
     const params: GraphQLParams = {
       query: operation.query,
       operationName: operation.operationName ?? undefined,

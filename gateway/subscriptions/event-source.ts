@@ -3,7 +3,13 @@ import type { RedisTarget } from '../../lib/config';
 import { messageOf } from '../../lib/errors';
 import { isEntityChange, orderEventsStream, type EntityChange, type OrderEvent } from '../../lib/events';
 import type { Logger } from '../../lib/logger';
-import { createOutageLog, createRedisConnection, DeadlineExceeded, withDeadline, type RedisConnection } from '../../lib/redis';
+import {
+  createOutageLog,
+  createRedisConnection,
+  DeadlineExceeded,
+  withDeadline,
+  type RedisConnection,
+} from '../../lib/redis';
 
 /** A committed event as subscriptions see it, read off the broker. */
 export type RealtimeEvent =
@@ -87,12 +93,18 @@ export function createRedisEventSource(options: RedisEventSourceOptions): Realti
       if (stream === orderStream) {
         const order = JSON.parse(message.event ?? '') as OrderEvent;
         if (typeof order?.orderId !== 'string' && typeof order?.orderId !== 'number') throw new Error('no orderId');
-        emit({ kind: 'order', streamId: id, publishedAt, order: { ...order, orderId: String(order.orderId), userId: String(order.userId) } });
+        emit({
+          kind: 'order',
+          streamId: id,
+          publishedAt,
+          order: { ...order, orderId: String(order.orderId), userId: String(order.userId) },
+        });
         return;
       }
       const changes: unknown = JSON.parse(message.changes ?? '');
       if (!Array.isArray(changes)) throw new Error('changes is not a list');
-      for (const change of changes) if (isEntityChange(change)) emit({ kind: 'entity', streamId: id, publishedAt, change });
+      for (const change of changes)
+        if (isEntityChange(change)) emit({ kind: 'entity', streamId: id, publishedAt, change });
     } catch (error) {
       logger.warn('skipped a malformed event entry', { stream, id, error: messageOf(error) });
     }
@@ -106,7 +118,8 @@ export function createRedisEventSource(options: RedisEventSourceOptions): Realti
           name: `${changeStream}:subscriptions`,
           connectTimeoutMs: readTimeoutMs,
           commandTimeoutMs: readTimeoutMs,
-          reconnectDelayMs: (retries) => Math.min(50 * 2 ** retries, RECONNECT_CAP_MS) + Math.floor(Math.random() * 100),
+          reconnectDelayMs: (retries) =>
+            Math.min(50 * 2 ** retries, RECONNECT_CAP_MS) + Math.floor(Math.random() * 100),
           onError: (error) => {
             if (!stopping.signal.aborted) outage.failed(error);
           },
@@ -115,7 +128,11 @@ export function createRedisEventSource(options: RedisEventSourceOptions): Realti
         await withDeadline(connection.firstAttempt, readTimeoutMs, `connecting took longer than ${readTimeoutMs} ms`);
         if (!lastIds) {
           const newest = async (key: string) => {
-            const [entry] = await withDeadline(client.xRevRange(key, '+', '-', { COUNT: 1 }), commandTimeoutMs, 'XREVRANGE timed out');
+            const [entry] = await withDeadline(
+              client.xRevRange(key, '+', '-', { COUNT: 1 }),
+              commandTimeoutMs,
+              'XREVRANGE timed out',
+            );
             return entry ? String(entry.id) : '0-0';
           };
           lastIds = { changes: await newest(changeStream), orders: await newest(orderStream) };
@@ -150,7 +167,9 @@ export function createRedisEventSource(options: RedisEventSourceOptions): Realti
           connection?.destroy();
           connection = undefined;
         }
-        await sleep(Math.min(50 * 2 ** failures++, RECONNECT_CAP_MS), undefined, { signal: stopping.signal }).catch(() => undefined);
+        await sleep(Math.min(50 * 2 ** failures++, RECONNECT_CAP_MS), undefined, { signal: stopping.signal }).catch(
+          () => undefined,
+        );
       }
     }
   }
@@ -165,7 +184,9 @@ export function createRedisEventSource(options: RedisEventSourceOptions): Realti
       let markPositioned!: () => void;
       const positioned = new Promise<void>((resolve) => (markPositioned = resolve));
       loop = run(markPositioned);
-      await withDeadline(positioned, readTimeoutMs, 'positioning on the event streams timed out').catch(() => undefined);
+      await withDeadline(positioned, readTimeoutMs, 'positioning on the event streams timed out').catch(
+        () => undefined,
+      );
     },
     async close() {
       if (stopping.signal.aborted) return;

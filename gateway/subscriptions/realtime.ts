@@ -56,7 +56,12 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   const stopWatchingSchema = options.gateway.onSchemaLoadOrUpdate(({ apiSchema: schema }) => (apiSchema = schema));
 
   const execute = async (
-    request: { query: string; variables?: Record<string, unknown>; operationName?: string; extensions?: Record<string, unknown> },
+    request: {
+      query: string;
+      variables?: Record<string, unknown>;
+      operationName?: string;
+      extensions?: Record<string, unknown>;
+    },
     caller: Caller,
   ): Promise<FormattedExecutionResult> => {
     const response = await apollo.executeOperation(request, {
@@ -111,7 +116,13 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     development: config.development,
     paths: options.paths,
   });
-  const sse = createSseTransport({ settings, bodyLimitBytes: config.gateway.bodyLimitBytes, admit, connections, metrics });
+  const sse = createSseTransport({
+    settings,
+    bodyLimitBytes: config.gateway.bodyLimitBytes,
+    admit,
+    connections,
+    metrics,
+  });
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -128,7 +139,9 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     wantsEventStream,
     handleEventStream: (req, res, caller) => sse.handle(req, res, caller),
     attach(listening) {
-      listening.server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => ws.handleUpgrade(req, socket, head));
+      listening.server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) =>
+        ws.handleUpgrade(req, socket, head),
+      );
       return {
         ...listening,
         async close() {

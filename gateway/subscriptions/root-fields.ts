@@ -11,7 +11,13 @@ export type RunQuery = (
 ) => Promise<FormattedExecutionResult>;
 
 export type Authorisation =
-  | { kind: 'accepted'; /** Whether this subscriber may receive the event about entity `key`. */ accepts(event: RealtimeEvent, key: string): boolean }
+  | {
+      kind: 'accepted';
+      /** Whether this subscriber may receive the event about entity `key`. */ accepts(
+        event: RealtimeEvent,
+        key: string,
+      ): boolean;
+    }
   | { kind: 'refused'; error: GraphQLFormattedError };
 
 /**
@@ -47,7 +53,9 @@ export const REALTIME_ROOT_FIELDS: Readonly<Record<string, RealtimeRootField>> =
     keyOf: (event) => (event.kind === 'order' ? event.order.orderId : undefined),
     staleEntities: (event, key) => [
       { typename: 'Order', key: { id: key } },
-      ...(event.kind === 'order' ? event.order.items.map((item) => ({ typename: 'Product', key: { sku: item.sku } })) : []),
+      ...(event.kind === 'order'
+        ? event.order.items.map((item) => ({ typename: 'Product', key: { sku: item.sku } }))
+        : []),
     ],
     async authorise(args, caller, runQuery) {
       if (caller.kind !== 'user') return refused('UNAUTHENTICATED', 'Sign in to subscribe to orders');

@@ -47,7 +47,11 @@ export function createSseTransport(options: SseTransportOptions) {
         case 'refused':
           return [
             JSON.stringify({ errors: admission.errors }),
-            { status: admission.status, statusText: 'Refused', headers: { 'content-type': 'application/json; charset=utf-8' } },
+            {
+              status: admission.status,
+              statusText: 'Refused',
+              headers: { 'content-type': 'application/json; charset=utf-8' },
+            },
           ];
         case 'operation':
           return (await admission.run()) as ExecutionResult;

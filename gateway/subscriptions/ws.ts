@@ -12,6 +12,7 @@ import type { Logger } from '../../lib/logger';
 import type { Authenticator } from '../auth';
 import { toGraphQLErrors, type Admit, type createConnectionCounter } from './admission';
 import { CloseCodes } from './close-codes';
+import type { EventStream } from './engine';
 import type { SubscriptionMetrics } from './metrics';
 
 export interface WebSocketTransportOptions {
@@ -35,8 +36,7 @@ interface ConnectionState {
 
 /** What an admitted operation carries to graphql-ws's execute/subscribe, in place of a context value. */
 type Prepared =
-  | { kind: 'operation'; run(): Promise<FormattedExecutionResult> }
-  | { kind: 'subscription'; events: AsyncGenerator<FormattedExecutionResult, undefined> };
+  { kind: 'operation'; run(): Promise<FormattedExecutionResult> } | { kind: 'subscription'; events: EventStream };
 
 /**
  * graphql-ws (the `graphql-transport-ws` protocol) on the node:http server's upgrade requests to `/graphql`.

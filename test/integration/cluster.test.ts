@@ -182,8 +182,13 @@ describe('GATEWAY_WORKERS=2', () => {
     const [victim] = [...workerPids];
     process.kill(victim!, 'SIGKILL');
     await primary!.waitForLine(new RegExp(`worker ${victim} died`), 10_000);
-    // The other worker answers alone until the replacement listens.
+    // The other worker answers alone until the replacement listens, and a scrape meanwhile does not wait for
+    // the replacement, which cannot answer while it starts.
     expect(await healthPid(port)).not.toBe(victim);
+    await primary!.waitForLine(/^worker \d+ started$/, 10_000, 3);
+    const scrape = await request(metricsPort, '/metrics');
+    expect(scrape.status).toBe(200);
+    expect(scrape.text).toMatch(/^gateway_http_requests_total\{route="\/graphql",status="200"\} \d+$/m);
     await primary!.waitForLine(/2 workers listening on/, 60_000, 2);
     const seen = new Set<number>();
     for (let attempt = 0; attempt < 20 && seen.size < 2; attempt++) seen.add(await healthPid(port));
