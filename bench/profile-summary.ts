@@ -50,7 +50,9 @@ function shortLocation(url: string, line: number, root: string): string {
 export function summarise(profile: CpuProfile, root: string) {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfByNode = new Map<number, number>();
-  profile.samples.forEach((id, index) => selfByNode.set(id, (selfByNode.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)));
+  profile.samples.forEach((id, index) =>
+    selfByNode.set(id, (selfByNode.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)),
+  );
   const functions = new Map<string, SelfTime>();
   const packages = new Map<string, number>();
   let total = 0;
@@ -81,7 +83,9 @@ export function summarise(profile: CpuProfile, root: string) {
 
 function main(): void {
   const args = process.argv.slice(2);
-  const file = args.find((arg) => !arg.startsWith('--') && !/^\d+$/.test(arg) && arg !== args[args.indexOf('--root') + 1]);
+  const file = args.find(
+    (arg) => !arg.startsWith('--') && !/^\d+$/.test(arg) && arg !== args[args.indexOf('--root') + 1],
+  );
   if (!file) {
     process.stderr.write('usage: profile-summary <file.cpuprofile> [--top N] [--root DIR]\n');
     process.exit(2);

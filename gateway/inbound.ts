@@ -43,7 +43,8 @@ export function createInboundDeduplicator(mode: InboundDedup, metrics: GatewayMe
   const inflight = new Map<string, Promise<GraphQLHttpResult>>();
 
   function keyOf(req: http.IncomingMessage, body: unknown, caller: Caller): string | undefined {
-    if (mode === 'off' || req.method !== 'POST' || (mode === 'anonymous' && caller.kind !== 'anonymous')) return undefined;
+    if (mode === 'off' || req.method !== 'POST' || (mode === 'anonymous' && caller.kind !== 'anonymous'))
+      return undefined;
     if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
     const { query, operationName, variables, extensions } = body as Record<string, unknown>;
     if (typeof query !== 'string') return undefined;
@@ -58,7 +59,12 @@ export function createInboundDeduplicator(mode: InboundDedup, metrics: GatewayMe
   }
 
   return {
-    async run(req: http.IncomingMessage, body: unknown, caller: Caller, execute: () => Promise<GraphQLHttpResult>): Promise<GraphQLHttpResult> {
+    async run(
+      req: http.IncomingMessage,
+      body: unknown,
+      caller: Caller,
+      execute: () => Promise<GraphQLHttpResult>,
+    ): Promise<GraphQLHttpResult> {
       const key = keyOf(req, body, caller);
       if (key === undefined) return execute();
       const existing = inflight.get(key);

@@ -14,13 +14,21 @@ const editorText = (page: Page, selector: string) =>
     (element as unknown as { CodeMirror: { getValue(): string } }).CodeMirror.getValue(),
   );
 
-const setEditorText = (page: Page, selector: string, text: string) =>
-  page.$eval(
+/**
+ * Replaces the editor's text and waits until GraphiQL has taken the change in: it reads the operations (and so
+ * the operation name it sends) in a handler debounced by 100 ms, which also stores the query; run before that,
+ * it would send the previous text's operation name.
+ */
+async function setEditorText(page: Page, selector: string, text: string): Promise<void> {
+  await page.$eval(
     `${selector} .CodeMirror`,
     (element, value) =>
       (element as unknown as { CodeMirror: { setValue(text: string): void } }).CodeMirror.setValue(value),
     text,
   );
+  if (selector === '.graphiql-query-editor')
+    await page.waitForFunction((value) => localStorage.getItem('graphiql:query') === value, text);
+}
 
 /** Waits for the response pane to show a JSON answer with `data`, and returns it. */
 async function waitForResponse(page: Page, previous: string): Promise<{ data?: unknown; errors?: unknown[] }> {
