@@ -4,8 +4,9 @@
  *
  * The shop's three subgraphs start once, on fresh demo data in a temporary folder (the four-subgraph workload's
  * four static subgraphs when it runs; the targets restart on its supergraph). Every target runs in a process of
- * its own. For each workload the targets are measured in rounds, A B C D E F, A B C D E F, ..., so that drift
- * of the machine shows up as spread between rounds instead of as a difference between targets. Each
+ * its own. For each workload the targets are measured in rounds, each round starting one target later
+ * (A B C D, B C D A, C D A B, ...), so that drift of the machine shows up as spread between rounds instead of
+ * as a difference between targets, and no target always runs first, right after the previous round's last. Each
  * measurement checks the target's answer against the reference (ours-off), warms up, checks again, then runs a
  * timed load while reading the serving process's CPU and memory and the subgraphs' request, entity and SQL
  * counters.
@@ -611,6 +612,11 @@ class Bench {
   }
 
   async run(): Promise<RunRecord[]> {
+    /** The targets in order, starting `shift` places in: who goes first rotates from round to round. */
+    const rotated = (list: readonly TargetName[], shift: number): TargetName[] => {
+      const start = list.length === 0 ? 0 : shift % list.length;
+      return [...list.slice(start), ...list.slice(0, start)];
+    };
     const runs: RunRecord[] = [];
     const { rounds, targets } = this.options;
     for (const name of this.options.workloads) {
@@ -625,7 +631,7 @@ class Bench {
         await this.sampleMutations(workload);
       }
       for (let round = 1; round <= rounds; round++) {
-        for (const target of targets) {
+        for (const target of rotated(targets, round - 1)) {
           progress(`${name} round ${round}/${rounds}: ${target}`);
           const record = await this.measure(target, workload, round);
           runs.push(record);
