@@ -568,9 +568,19 @@ describe('npm start (scripts/start.ts)', () => {
   }, 30_000);
 
   it('prints each PID, passes SIGHUP to the gateway without dying, and stops every service on SIGTERM', async () => {
-    const env = { ...(await ports()), DATA_DIR, DRAIN_MS: '0', SHUTDOWN_TIMEOUT_MS: '3000' };
-    const supervisor = run('npm start', 'scripts/start.ts', env);
-    const ready = await supervisor.waitForLine(/^ready$/, 50_000);
+    // The free ports are picked before the services bind them; another suite running alongside may take one in
+    // between (EADDRINUSE, and the supervisor stops everything, as it should). Then: new ports, once more.
+    let supervisor!: ReturnType<typeof run>;
+    let ready!: Awaited<ReturnType<(typeof supervisor)['waitForLine']>>;
+    for (let attempt = 1; ; attempt++) {
+      const env = { ...(await ports()), DATA_DIR, DRAIN_MS: '0', SHUTDOWN_TIMEOUT_MS: '3000' };
+      supervisor = run('npm start', 'scripts/start.ts', env);
+      ready = await supervisor.waitForLine(/^(ready|stopped)$/, 50_000);
+      if (ready.msg === 'ready') break;
+      const portTaken = supervisor.lines.some((line) => /EADDRINUSE/.test(String(line.msg)));
+      if (!portTaken || attempt === 3) throw new Error(`npm start stopped before it was ready (attempt ${attempt})`);
+      await supervisor.waitForExit(10_000);
+    }
     const pids = ready.pids as Record<string, number>;
     for (const pid of Object.values(pids)) grandchildren.add(pid);
     expect(Object.keys(pids).sort()).toEqual(['gateway', 'inventory', 'orders', 'users']);
