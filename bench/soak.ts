@@ -22,6 +22,7 @@ import { createClient } from 'redis';
 import { orderEventsStream, type OrderEvent } from '../lib/events';
 import { signHs256 } from '../lib/jwt';
 import { projectRoot } from '../lib/paths';
+import { seededRandom } from '../subgraphs/common/demo-data';
 import {
   readLedger,
   settled,
@@ -54,18 +55,6 @@ function argument(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
   const value = index === -1 ? undefined : Number(process.argv[index + 1]);
   return value !== undefined && Number.isFinite(value) ? value : fallback;
-}
-
-/** mulberry32: a seeded generator, so a run can be repeated. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Outcomes {

@@ -3,17 +3,8 @@
  * machine, so two runs (and two targets within a run) are offered the same mix.
  */
 
-/** mulberry32: a small, fast generator of floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the generator the demo data is drawn with. */
+export { seededRandom } from '../../subgraphs/common/demo-data';
 
 /**
  * Ranks 1..n drawn with probability proportional to 1 / rank^s (Zipf's law, as popularity on real sites: with

@@ -9,8 +9,8 @@ export const DEMO_ORDER_COUNT = 2000;
 const EPOCH = Date.UTC(2025, 0, 1);
 const HOUR = 3_600_000;
 
-/** mulberry32: small, fast and the same on every machine. */
-function random(seed: number): () => number {
+/** mulberry32: small, fast and the same on every machine (the demo data, and the bench's seeded traffic). */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -66,7 +66,7 @@ export function demoSku(index: number): string {
 }
 
 export function demoProducts(): DemoProduct[] {
-  const next = random(7);
+  const next = seededRandom(7);
   return Array.from({ length: DEMO_PRODUCT_COUNT }, (_, index) => ({
     sku: demoSku(index),
     name: `${ADJECTIVES[index % ADJECTIVES.length]} ${NOUNS[Math.floor(index / ADJECTIVES.length) % NOUNS.length]}`,
@@ -78,7 +78,7 @@ export function demoProducts(): DemoProduct[] {
 }
 
 export function demoOrders(): DemoOrder[] {
-  const next = random(42);
+  const next = seededRandom(42);
   const prices = new Map(demoProducts().map((product) => [product.sku, product.priceCents]));
   return Array.from({ length: DEMO_ORDER_COUNT }, (_, index) => {
     const lines = 1 + Math.floor(next() * 4);
